@@ -1,0 +1,92 @@
+// The only file that touches Dawn (the `webgpu` package).
+import { create } from 'webgpu';
+import { type AdapterSummary, Device } from '../device.js';
+import { DeviceError } from '../errors.js';
+import { isSoftwareAdapter, requiredLimits } from './limits.js';
+
+export { Device };
+
+export const MESA_INSTALL_HINT = [
+  'No WebGPU adapter. On Debian 12 without a GPU, install Mesa 25 (lavapipe) from bookworm-backports:',
+  "  printf 'Types: deb\\nURIs: http://deb.debian.org/debian\\nSuites: bookworm-backports\\nComponents: main\\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\\n' > /etc/apt/sources.list.d/backports.sources",
+  '  apt-get update',
+  '  apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1',
+  'or run `bash scripts/setup.sh --install-system` (as root, or with CG_USE_SUDO=1).',
+  'A machine with a real GPU needs only its Vulkan driver.',
+].join('\n');
+
+export interface NodeDeviceOptions {
+  /** Try only these backends, in order. Default: a real GPU, then any core adapter, then OpenGL compat. */
+  attempts?: readonly ('gpu' | 'core' | 'compat')[];
+  dumpWgsl?: boolean;
+}
+
+type Instance = ReturnType<typeof create>;
+
+/**
+ * Acquires a GPUDevice through Dawn: a real GPU adapter first, then any core
+ * adapter (lavapipe), then Mesa's OpenGL in compatibility mode. Throws one
+ * DeviceError that lists every attempt when all fail.
+ */
+export async function requestDevice(options: NodeDeviceOptions = {}): Promise<Device> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const attempts = options.attempts ?? ['gpu', 'core', 'compat'];
+  const tried: string[] = [];
+  let vulkan: Instance | null = null;
+  let software: GPUAdapter | null = null;
+
+  for (const attempt of attempts) {
+    try {
+      if (attempt === 'gpu' || attempt === 'core') {
+        vulkan ??= create([]);
+        const adapter = await vulkan.requestAdapter({ powerPreference: 'high-performance' });
+        if (!adapter) {
+          tried.push(`${attempt}: requestAdapter() returned null`);
+          continue;
+        }
+        if (attempt === 'gpu' && isSoftwareAdapter(adapter)) {
+          software = adapter;
+          tried.push(`gpu: only a software adapter (${adapter.info.architecture || adapter.info.description})`);
+          continue;
+        }
+        return await openDevice(software ?? adapter, vulkan, 'core', options);
+      }
+      // Dawn reads EGL_PLATFORM when the OpenGL backend starts.
+      process.env.EGL_PLATFORM ??= 'surfaceless';
+      const gl = create(['backend=opengl']);
+      const adapter = await gl.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+      if (!adapter) {
+        tried.push('compat: OpenGL (EGL surfaceless) requestAdapter() returned null');
+        continue;
+      }
+      return await openDevice(adapter, gl, 'compatibility', options);
+    } catch (e) {
+      tried.push(`${attempt}: ${(e as Error).message}`);
+    }
+  }
+  throw new DeviceError(`could not get a WebGPU device. Tried:\n  ${tried.join('\n  ')}\n${MESA_INSTALL_HINT}`);
+}
+
+async function openDevice(
+  adapter: GPUAdapter,
+  instance: Instance,
+  featureLevel: 'core' | 'compatibility',
+  options: NodeDeviceOptions,
+): Promise<Device> {
+  const gpu = await adapter.requestDevice({ requiredLimits: requiredLimits(adapter), label: 'cg' });
+  const info = adapter.info;
+  const summary: AdapterSummary = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    isSoftware: isSoftwareAdapter(adapter),
+    backend: featureLevel === 'compatibility' ? 'opengl' : 'vulkan',
+    featureLevel,
+    features: [...adapter.features],
+  };
+  return new Device(gpu, {
+    adapter: summary,
+    keepAlive: instance, // dawn.node crashes if this is collected under a live device
+    dumpWgsl: options.dumpWgsl ?? process.env.CG_DUMP_WGSL === '1',
+  });
+}
