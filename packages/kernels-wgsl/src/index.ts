@@ -1,1 +1,5 @@
-export {};
+export * from './ops/binary.js';
+export * from './ops/reduce.js';
+export * from './ops/unary.js';
+export { flatGroupIndex, flatWorkgroups, type KernelCall, MAX_GROUPS_PER_DIM, Params, runKernel } from './runtime.js';
+export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';

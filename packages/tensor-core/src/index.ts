@@ -4,12 +4,12 @@ export {
   CheckpointError,
   DataError,
   DeviceError,
+  fmtShape,
   LifetimeError,
   OptionError,
   ShapeError,
-  fmtShape,
 } from './errors.js';
 export { BufferPool, bucketSize, type PoolStats } from './pool.js';
-export { keep, tidy } from './scope.js';
-export { type Shape, Tensor, sizeOf } from './tensor.js';
 export { Rng } from './random.js';
+export { keep, tidy } from './scope.js';
+export { type Shape, sizeOf, Tensor } from './tensor.js';

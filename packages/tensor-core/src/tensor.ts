@@ -1,5 +1,5 @@
 import type { Device } from './device.js';
-import { LifetimeError, ShapeError, fmtShape } from './errors.js';
+import { fmtShape, LifetimeError, ShapeError } from './errors.js';
 import { track, untrack } from './scope.js';
 
 /** A GPU buffer shared by a tensor and its reshaped views; freed when the last one is disposed. */
@@ -101,7 +101,9 @@ export class Tensor {
     const resolved = resolveInferred(shape, this.size);
     checkShape('reshape', resolved);
     if (sizeOf(resolved) !== this.size) {
-      throw new ShapeError(`reshape: cannot view ${fmtShape(this.shape)} (${this.size} elements) as ${fmtShape(shape)}`);
+      throw new ShapeError(
+        `reshape: cannot view ${fmtShape(this.shape)} (${this.size} elements) as ${fmtShape(shape)}`,
+      );
     }
     const storage = this.liveStorage('reshape');
     storage.refs++;

@@ -1,0 +1,49 @@
+import { expect } from 'vitest';
+
+/** Seeded uniform values in [lo, hi) (mulberry32), so failures reproduce. */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+/**
+ * Max error relative to the reference's magnitude: |got - want| / (atol + rtol·max|want|).
+ * Passes when every element is within the f32 tolerance of its reference.
+ */
+export function expectClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  { rtol = 1e-4, atol = 1e-5, label = '' }: { rtol?: number; atol?: number; label?: string } = {},
+): number {
+  expect(got.length, `${label} length`).toBe(want.length);
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  let worst = 0;
+  let worstAt = -1;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    const err = Math.abs(g - want[i]);
+    if (!Number.isFinite(g) && Number.isFinite(want[i])) {
+      throw new Error(`${label}: element ${i} is ${g}, want ${want[i]}`);
+    }
+    const tol = atol + rtol * Math.max(scale, Math.abs(want[i]));
+    if (err / tol > worst) {
+      worst = err / tol;
+      worstAt = i;
+    }
+  }
+  if (worst > 1) {
+    throw new Error(
+      `${label}: element ${worstAt} is ${got[worstAt]}, want ${want[worstAt]} (error ${worst.toFixed(2)}× tolerance rtol=${rtol} atol=${atol})`,
+    );
+  }
+  return worst;
+}
