@@ -59,6 +59,12 @@ function collectTensors(value: unknown, out: Set<Tensor>, depth: number): void {
     out.add(value as Tensor);
     return;
   }
+  // Wrappers (e.g. autograd variables) name the tensors they own.
+  const owned = (value as { scopeTensors?: () => Iterable<Tensor> }).scopeTensors;
+  if (typeof owned === 'function') {
+    for (const t of owned.call(value)) out.add(t);
+    return;
+  }
   if (Array.isArray(value)) {
     for (const v of value) collectTensors(v, out, depth + 1);
   } else if (value instanceof Map) {
