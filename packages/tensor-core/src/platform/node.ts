@@ -8,10 +8,11 @@ export { Device };
 
 export const MESA_INSTALL_HINT = [
   'No WebGPU adapter. On Debian 12 without a GPU, install Mesa 25 (lavapipe) from bookworm-backports:',
-  "  printf 'Types: deb\\nURIs: http://deb.debian.org/debian\\nSuites: bookworm-backports\\nComponents: main\\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\\n' > /etc/apt/sources.list.d/backports.sources",
-  '  apt-get update',
-  '  apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1',
-  'or run `bash scripts/setup.sh --install-system` (as root, or with CG_USE_SUDO=1).',
+  '  1. add an apt source with `Suites: bookworm-backports` for the Debian mirror your',
+  '     /etc/apt/sources.list.d/debian.sources already uses (same URIs and Signed-By);',
+  '  2. apt-get update',
+  '  3. apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1',
+  'or run `bash scripts/setup.sh --install-system` (as root, or with CG_USE_SUDO=1), which does exactly that.',
   'A machine with a real GPU needs only its Vulkan driver.',
 ].join('\n');
 
