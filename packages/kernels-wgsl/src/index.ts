@@ -3,3 +3,7 @@ export * from './ops/reduce.js';
 export * from './ops/unary.js';
 export { flatGroupIndex, flatWorkgroups, type KernelCall, MAX_GROUPS_PER_DIM, Params, runKernel } from './runtime.js';
 export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';
+export * from './ops/activation_backward.js';
+export * from './ops/adam.js';
+export * from './ops/dropout.js';
+export * from './ops/loss.js';
