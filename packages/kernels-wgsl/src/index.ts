@@ -7,3 +7,15 @@ export * from './ops/activation_backward.js';
 export * from './ops/adam.js';
 export * from './ops/dropout.js';
 export * from './ops/loss.js';
+export * from './ops/batch_norm2d.js';
+export * from './ops/concat.js';
+export * from './ops/pad2d.js';
+export * from './ops/upsample2d.js';
+export {
+  type Combine,
+  instanceNorm2d,
+  instanceNorm2dBackward,
+  instanceNorm2dBackwardRef,
+  instanceNorm2dRef,
+  type NormTuning,
+} from './ops/instance_norm2d.js';
