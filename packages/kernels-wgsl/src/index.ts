@@ -19,3 +19,24 @@ export {
   instanceNorm2dRef,
   type NormTuning,
 } from './ops/instance_norm2d.js';
+export {
+  type Conv2dOptions,
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardRef,
+  conv2dBackwardWeight,
+  conv2dOutputShape,
+  conv2dRef,
+} from './ops/conv2d.js';
+export {
+  type ConvTranspose2dOptions,
+  convTranspose2d,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardRef,
+  convTranspose2dBackwardWeight,
+  convTranspose2dOutputShape,
+  convTranspose2dRef,
+} from './ops/conv_transpose2d.js';
+export { CONV_STRATEGIES, type ConvStrategy, convStrategy, setConvStrategy } from './ops/conv_strategy.js';
+export { type MatmulOptions, matmul, matmulRef } from './ops/matmul.js';

@@ -1,0 +1,187 @@
+import {
+  batchNorm2dBackward,
+  bceWithLogitsLossBackward,
+  binaryMap,
+  type Conv2dOptions,
+  type ConvTranspose2dOptions,
+  concat,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardWeight,
+  div,
+  dropoutBackward,
+  instanceNorm2dBackward,
+  l1LossBackward,
+  leakyReluBackward,
+  mseLossBackward,
+  mul,
+  neg,
+  reflectionPad2dBackward,
+  reluBackward,
+  replicationPad2dBackward,
+  scale,
+  sigmoidBackward,
+  split,
+  sub,
+  sum,
+  tanhBackward,
+  type UpsampleMode,
+  upsample2dBackward,
+  zeroPad2dBackward,
+} from '@cg/kernels-wgsl';
+import { type Shape, Tensor } from '@cg/tensor-core';
+import { expandTo, sumTo } from './broadcast_grad.js';
+
+/** Which inputs need a gradient (absent = no). */
+export type Needs = Readonly<Record<string, boolean>>;
+/** Gradient per input name; null where not needed. */
+export type Grads = Record<string, Tensor | null | undefined>;
+
+type Target = Tensor | number;
+type Pads = [number, number, number, number];
+type NormSaved = { x: Tensor; mean: Tensor; invStd: Tensor; weight: Tensor | null };
+
+/**
+ * The gradient rules, one per op (PyTorch's derivatives.yaml): upstream
+ * gradient `dy`, what the forward saved, and which inputs need a gradient.
+ * Rules run inside tidy(), so temporaries need no cleanup; they may return
+ * dy or a saved tensor itself (the engine makes its own handle).
+ * Composite ops (built from these in functional.ts) need no rule.
+ */
+export const RULES = {
+  // ---- elementwise, with NumPy broadcasting --------------------------------
+  add: (dy: Tensor, s: { aShape: Shape; bShape: Shape }, n: Needs) => ({
+    a: n.a ? sumTo(dy, s.aShape) : null,
+    b: n.b ? sumTo(dy, s.bShape) : null,
+  }),
+  sub: (dy: Tensor, s: { aShape: Shape; bShape: Shape }, n: Needs) => ({
+    a: n.a ? sumTo(dy, s.aShape) : null,
+    b: n.b ? neg(sumTo(dy, s.bShape)) : null,
+  }),
+  mul: (dy: Tensor, s: { a: Tensor | null; b: Tensor | null; aShape: Shape; bShape: Shape }, n: Needs) => ({
+    a: n.a ? sumTo(mul(dy, s.b!), s.aShape) : null,
+    b: n.b ? sumTo(mul(dy, s.a!), s.bShape) : null,
+  }),
+  // y = a / b: da = dy / b, db = −dy·a/b² = −da·y.
+  div: (dy: Tensor, s: { b: Tensor; y: Tensor | null; aShape: Shape; bShape: Shape }, n: Needs) => {
+    const da = div(dy, s.b);
+    return {
+      a: n.a ? sumTo(da, s.aShape) : null,
+      b: n.b ? sumTo(binaryMap('divBackwardB', '-a * b', da, s.y!), s.bShape) : null,
+    };
+  },
+  scale: (dy: Tensor, s: { s: number }) => ({ x: scale(dy, s.s) }),
+  addScalar: (dy: Tensor) => ({ x: dy }),
+  neg: (dy: Tensor) => ({ x: neg(dy) }),
+  square: (dy: Tensor, s: { x: Tensor }) => ({ x: binaryMap('squareBackward', '2.0 * a * b', dy, s.x) }),
+  abs: (dy: Tensor, s: { x: Tensor }) => ({ x: binaryMap('absBackward', 'a * sign(b)', dy, s.x) }),
+  sqrt: (dy: Tensor, s: { y: Tensor }) => ({ x: binaryMap('sqrtBackward', '0.5 * a / b', dy, s.y) }),
+  exp: (dy: Tensor, s: { y: Tensor }) => ({ x: mul(dy, s.y) }),
+  log: (dy: Tensor, s: { x: Tensor }) => ({ x: div(dy, s.x) }),
+  relu: (dy: Tensor, s: { x: Tensor }) => ({ x: reluBackward(dy, s.x) }),
+  leakyRelu: (dy: Tensor, s: { x: Tensor; slope: number }) => ({ x: leakyReluBackward(dy, s.x, s.slope) }),
+  tanh: (dy: Tensor, s: { y: Tensor }) => ({ x: tanhBackward(dy, s.y) }),
+  sigmoid: (dy: Tensor, s: { y: Tensor }) => ({ x: sigmoidBackward(dy, s.y) }),
+  dropout: (dy: Tensor, s: { mask: Tensor }) => ({ x: dropoutBackward(dy, s.mask) }),
+
+  // ---- reductions and views ------------------------------------------------
+  sum: (dy: Tensor, s: { xShape: Shape; axes: number[] }) => ({ x: expandTo(dy, s.xShape, s.axes) }),
+  mean: (dy: Tensor, s: { xShape: Shape; axes: number[]; n: number }) => ({
+    x: expandTo(dy, s.xShape, s.axes, 1 / s.n),
+  }),
+  reshape: (dy: Tensor, s: { xShape: Shape }) => ({ x: dy.reshape(s.xShape) }),
+
+  concat: (dy: Tensor, s: { sizes: number[]; axis: number }, n: Needs) => {
+    const parts = split(dy, s.sizes, s.axis);
+    return Object.fromEntries(parts.map((p, i) => [String(i), n[i] ? p : null]));
+  },
+  // Multi-output: one upstream gradient per piece, null for pieces nobody used.
+  split: (dys: (Tensor | null)[], s: { shapes: Shape[]; axis: number }) => {
+    const device = dys.find((d) => d)!.device;
+    return {
+      x: concat(
+        dys.map((d, i) => d ?? Tensor.zeros(device, s.shapes[i])),
+        s.axis,
+      ),
+    };
+  },
+
+  // ---- convolutions (an adjoint pair: each one's input gradient is the other) --
+  conv2d: (
+    dy: Tensor,
+    s: { x: Tensor | null; w: Tensor | null; xShape: Shape; wShape: Shape; opts: Conv2dOptions },
+    n: Needs,
+  ) => ({
+    x: n.x ? conv2dBackwardInput(dy, s.w!, s.xShape, s.opts) : null,
+    w: n.w ? conv2dBackwardWeight(dy, s.x!, s.wShape, s.opts) : null,
+    b: n.b ? conv2dBackwardBias(dy) : null,
+  }),
+  convTranspose2d: (
+    dy: Tensor,
+    s: { x: Tensor | null; w: Tensor | null; xShape: Shape; wShape: Shape; opts: ConvTranspose2dOptions },
+    n: Needs,
+  ) => ({
+    x: n.x ? convTranspose2dBackwardInput(dy, s.w!, s.xShape, s.opts) : null,
+    w: n.w ? convTranspose2dBackwardWeight(dy, s.x!, s.wShape, s.opts) : null,
+    b: n.b ? conv2dBackwardBias(dy) : null,
+  }),
+
+  // ---- normalisation -------------------------------------------------------
+  instanceNorm2d: (dy: Tensor, s: NormSaved) => normGrads(instanceNorm2dBackward(dy, s.x, s.mean, s.invStd, s.weight)),
+  batchNorm2d: (dy: Tensor, s: NormSaved) => normGrads(batchNorm2dBackward(dy, s.x, s.mean, s.invStd, s.weight)),
+  // Running statistics are constants: y = x̂·w + b with x̂ = (x − mean)·invStd per channel.
+  batchNorm2dEval: (dy: Tensor, s: NormSaved, n: Needs) => {
+    const c = (t: Tensor) => t.reshape([1, t.size, 1, 1]);
+    const xhat = () => mul(sub(s.x, c(s.mean)), c(s.invStd));
+    return {
+      x: n.x ? mul(dy, c(s.weight ? mul(s.weight, s.invStd) : s.invStd)) : null,
+      weight: n.weight ? sum(mul(dy, xhat()), [0, 2, 3]) : null,
+      bias: n.bias ? sum(dy, [0, 2, 3]) : null,
+    };
+  },
+
+  // ---- padding and resampling ---------------------------------------------
+  reflectionPad2d: (dy: Tensor, s: { xShape: Shape; pads: Pads }) => ({
+    x: reflectionPad2dBackward(dy, s.xShape, s.pads),
+  }),
+  zeroPad2d: (dy: Tensor, s: { xShape: Shape; pads: Pads }) => ({ x: zeroPad2dBackward(dy, s.xShape, s.pads) }),
+  replicationPad2d: (dy: Tensor, s: { xShape: Shape; pads: Pads }) => ({
+    x: replicationPad2dBackward(dy, s.xShape, s.pads),
+  }),
+  upsample2d: (dy: Tensor, s: { xShape: Shape; scale: number; mode: UpsampleMode }) => ({
+    x: upsample2dBackward(dy, s.xShape, s.scale, s.mode),
+  }),
+
+  // ---- losses (mean-reduced, scalar output) ---------------------------------
+  mseLoss: (dy: Tensor, s: { x: Tensor; t: Target }, n: Needs) => lossGrads(mseLossBackward(dy, s.x, s.t), n),
+  l1Loss: (dy: Tensor, s: { x: Tensor; t: Target }, n: Needs) => lossGrads(l1LossBackward(dy, s.x, s.t), n),
+  // ∂/∂t of max(x,0) − x·t + log(1+e^−|x|) is −x.
+  bceWithLogitsLoss: (dy: Tensor, s: { x: Tensor; t: Target }, n: Needs) => ({
+    x: n.x ? bceWithLogitsLossBackward(dy, s.x, s.t) : null,
+    target: n.target ? binaryMap('bceWithLogitsLossBackwardTarget', '-p * a * b', s.x, dy, 1 / s.x.size) : null,
+  }),
+} as const;
+
+function normGrads(g: { dx: Tensor; dweight: Tensor | null; dbias: Tensor | null }): Grads {
+  return { x: g.dx, weight: g.dweight, bias: g.dbias };
+}
+
+/** mse and l1 depend on x − t only: the target's gradient is −dx. */
+function lossGrads(dx: Tensor, n: Needs): Grads {
+  return { x: n.x ? dx : null, target: n.target ? neg(dx) : null };
+}
+
+export type OpName = keyof typeof RULES;
+/** What op K's forward must save for its rule (an empty object when the rule reads nothing). */
+export type SavedOf<K extends OpName> =
+  Parameters<(typeof RULES)[K]> extends [unknown, infer S, ...unknown[]] ? S : Record<string, never>;
+
+type AnyRule = (dy: Tensor | (Tensor | null)[], saved: Record<string, unknown>, needs: Needs) => Grads;
+
+export function ruleFor(op: string): AnyRule {
+  const rule = (RULES as unknown as Record<string, AnyRule | undefined>)[op];
+  if (!rule || !Object.hasOwn(RULES, op)) throw new Error(`autograd: no gradient rule for "${op}"`);
+  return rule;
+}

@@ -1,0 +1,911 @@
+import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
+import { flatGroupIndex, flatWorkgroups, MAX_GROUPS_PER_DIM, Params, runKernel, sameDevice } from '../runtime.js';
+import { sizeOf } from '../shape.js';
+import {
+  type ConvStrategy,
+  convStrategy,
+  MAX_FLOPS_PER_DISPATCH,
+  registerTile,
+  TILED,
+  weightGradTile,
+} from './conv_strategy.js';
+import { runTiledGemm, type TiledGemm, tiledKChunk } from './matmul.js';
+import { sum } from './reduce.js';
+
+/**
+ * conv2d (NCHW, f32, dilation 1, groups 1) and its two gradients.
+ *
+ * Every convolution in this family is one of two kernels:
+ * - a *gather convolution* (implicit GEMM, M = output channels, N = output
+ *   pixels, K = input channels × taps): conv2d itself, and — per output
+ *   phase (oy mod stride, ox mod stride) — the transposed convolution, which
+ *   is conv2dBackwardInput and convTranspose2d (an adjoint pair: one kernel);
+ * - a *weight-gradient reduction* (M = output channels, N = input channels ×
+ *   taps, K = batch × output pixels), shared by conv2dBackwardWeight and
+ *   convTranspose2dBackwardWeight with the two activations' roles swapped.
+ * Each has a `register` and a `workgroup-tiled` implementation (see
+ * conv_strategy.ts). Shapes, strides and paddings are baked into the WGSL as
+ * constants; CycleGAN has ~15 distinct conv shapes, so a pipeline per shape
+ * is cheap and lets the compiler fold all index arithmetic.
+ */
+
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  /** Override the per-adapter tiling choice (tests run both). */
+  strategy?: ConvStrategy;
+}
+
+export interface ConvGeometry {
+  sH: number;
+  sW: number;
+  pH: number;
+  pW: number;
+}
+
+function pair(v: number | readonly number[] | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  if (typeof v === 'number') return [v, v];
+  return [v[0], v[1]];
+}
+
+/** @internal Reads and checks stride/padding (shared with conv_transpose2d). */
+export function convGeometry(op: string, opts: Conv2dOptions, ctx: () => string): ConvGeometry {
+  const s = opts.stride;
+  const p = opts.padding;
+  if (Array.isArray(s) && s.length !== 2) {
+    throw new ShapeError(`${op}: stride must be a number or [sH, sW] (got ${JSON.stringify(s)}; ${ctx()})`);
+  }
+  if (Array.isArray(p) && p.length !== 2) {
+    throw new ShapeError(`${op}: padding must be a number or [pH, pW] (got ${JSON.stringify(p)}; ${ctx()})`);
+  }
+  const [sH, sW] = pair(s, 1);
+  const [pH, pW] = pair(p, 0);
+  if (![sH, sW].every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new ShapeError(`${op}: stride must be a positive integer (expected ≥ 1, got ${sH}, ${sW}; ${ctx()})`);
+  }
+  if (![pH, pW].every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new ShapeError(`${op}: padding must be a non-negative integer (expected ≥ 0, got ${pH}, ${pW}; ${ctx()})`);
+  }
+  return { sH, sW, pH, pW };
+}
+
+/** @internal Checks that a shape is a rank-4 array of positive integers. */
+export function expect4(op: string, name: string, layout: string, shape: Shape, ctx: () => string): void {
+  if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new ShapeError(
+      `${op}: ${name} must be ${layout} with every dimension ≥ 1 (got ${fmtShape(shape)}; ${ctx()})`,
+    );
+  }
+}
+
+function shapesCtx(x: Shape, w: Shape, extra = ''): () => string {
+  return () => `x ${fmtShape(x)}, w ${fmtShape(w)}${extra}`;
+}
+
+function geomText(g: ConvGeometry): string {
+  return `stride [${g.sH},${g.sW}], padding [${g.pH},${g.pW}]`;
+}
+
+function checkedConv2dShape(op: string, xShape: Shape, wShape: Shape, opts: Conv2dOptions) {
+  const ctx = shapesCtx(xShape, wShape);
+  expect4(op, 'x', '[N, Cin, H, W]', xShape, ctx);
+  expect4(op, 'w', '[Cout, Cin, kH, kW]', wShape, ctx);
+  const g = convGeometry(op, opts, ctx);
+  const [N, Cin, H, W] = xShape;
+  const [Cout, Cw, kH, kW] = wShape;
+  if (Cin !== Cw) {
+    throw new ShapeError(
+      `${op}: input channels differ (expected w.shape[1] = x.shape[1] = ${Cin}, got ${Cw}; ${ctx()})`,
+    );
+  }
+  const Ho = Math.floor((H + 2 * g.pH - kH) / g.sH) + 1;
+  const Wo = Math.floor((W + 2 * g.pW - kW) / g.sW) + 1;
+  if (H + 2 * g.pH < kH || W + 2 * g.pW < kW || Ho < 1 || Wo < 1) {
+    throw new ShapeError(
+      `${op}: the kernel does not fit the padded input (expected H + 2·pH ≥ kH and W + 2·pW ≥ kW, got ` +
+        `${H}+${2 * g.pH} vs ${kH} and ${W}+${2 * g.pW} vs ${kW}; ${ctx()}, ${geomText(g)})`,
+    );
+  }
+  return { N, Cin, H, W, Cout, kH, kW, Ho, Wo, g };
+}
+
+/** [N, Cout, Ho, Wo] of conv2d(x, w) with Ho = ⌊(H + 2·pH − kH) / sH⌋ + 1. */
+export function conv2dOutputShape(xShape: Shape, wShape: Shape, opts: Conv2dOptions = {}): number[] {
+  const s = checkedConv2dShape('conv2dOutputShape', xShape, wShape, opts);
+  return [s.N, s.Cout, s.Ho, s.Wo];
+}
+
+function checkBias(op: string, bias: Tensor | null, channels: number, ctx: () => string): void {
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== channels)) {
+    throw new ShapeError(`${op}: bias must be [C] (expected [${channels}], got ${fmtShape(bias.shape)}; ${ctx()})`);
+  }
+}
+
+function checkShapeEq(op: string, name: string, got: Shape, want: Shape, ctx: () => string): void {
+  if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
+    throw new ShapeError(
+      `${op}: ${name} has the wrong shape (expected ${fmtShape(want)}, got ${fmtShape(got)}; ${ctx()})`,
+    );
+  }
+}
+
+// ---- the gather convolution ------------------------------------------------
+
+/**
+ * @internal One gather convolution:
+ *   y[n, o, qy·outSY + outOY, qx·outSX + outOX] = bias[o] +
+ *     Σ_{c, a<A, b<B} w[o·wO + c·wC + wA0 + a·wAs + wB0 + b·wBs] · x[n, c, qy·SY + OY + a, qx·SX + OX + b]
+ * over the output sub-grid qy < qH, qx < qW; x is zero outside [0,inH)×[0,inW).
+ * conv2d is one of these; a transposed convolution is one per output phase.
+ */
+export interface GatherSpec {
+  N: number;
+  C: number;
+  O: number;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  qH: number;
+  qW: number;
+  outSY: number;
+  outOY: number;
+  outSX: number;
+  outOX: number;
+  SY: number;
+  OY: number;
+  SX: number;
+  OX: number;
+  A: number;
+  B: number;
+  wO: number;
+  wC: number;
+  wA0: number;
+  wAs: number;
+  wB0: number;
+  wBs: number;
+  bias: boolean;
+}
+
+function specKey(s: GatherSpec): string {
+  return Object.values(s)
+    .map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v))
+    .join(',');
+}
+
+/** @internal Runs a gather convolution into `y` (which must hold the whole output array). */
+export function gatherConv(
+  op: string,
+  spec: GatherSpec,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  y: Tensor,
+  strategy: ConvStrategy,
+): void {
+  if (spec.N * spec.O * spec.qH * spec.qW === 0) return;
+  // A phase that no tap reaches (kernel smaller than the stride) only receives the bias: no GEMM to tile.
+  if (strategy === 'register' || spec.A * spec.B === 0) gatherRegister(op, spec, x, w, bias, y);
+  else gatherTiled(op, spec, x, w, bias, y);
+}
+
+function outIndexExpr(s: GatherSpec, n: string, o: string, qy: string, qx: string): string {
+  const plane = s.outH * s.outW;
+  return `${n} * ${s.O * plane}u + ${o} * ${plane}u + (${qy} * ${s.outSY}u + ${s.outOY}u) * ${s.outW}u + ${qx} * ${s.outSX}u + ${s.outOX}u`;
+}
+
+/**
+ * Register-blocked gather convolution. A workgroup owns TM output channels;
+ * each invocation owns TN neighbouring output pixels of one row and keeps
+ * TM×TN sums. Per input channel and tap row it loads the row segment its
+ * pixels touch once ((TN−1)·SX + B values, zero-masked at the border) and
+ * the TM×B weights of that row as vec4s (from a [C][A][B][O] repacking),
+ * then runs TM·TN·B FMAs from registers.
+ *
+ * Why this shape (measured on lavapipe, DESIGN §2): every loaded element
+ * costs ~1 ns per invocation — uniform or not — while FMAs and even spilled
+ * accumulators are cheap, so the tile is as large as 16×16. llvmpipe's
+ * compile time grows by ~25 ms per load *site*, so loads are written as
+ * small loops into private arrays (bounds offset by a uniform zero so NIR
+ * does not unroll them) and only the FMAs are unrolled; a fully unrolled
+ * 7×7 kernel took over a minute to compile.
+ */
+function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
+  if (s.A * s.B === 0) {
+    biasOnly(op, s, bias, y);
+    return;
+  }
+  const { tm, tn } = registerTile(s.O, s.B, s.qW);
+  const nbx = Math.ceil(s.qW / tn);
+  const P = s.N * s.qH * nbx;
+  const J = (tn - 1) * s.SX + s.B;
+  const gx = Math.ceil(s.O / tm);
+  const wg = Math.min(32, Math.ceil(P / 8) * 8);
+  const gy = Math.ceil(P / wg);
+  const plane = s.inH * s.inW;
+  const Opad = gx * tm;
+  const q4 = tm / 4;
+  const CAB = s.C * s.A * s.B;
+  const wp = Tensor.empty(x.device, [CAB * Opad]);
+  runKernel({
+    op: `${op}.packWeights`,
+    key: `${Opad}|${specKey(s)}`,
+    wgsl: () => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> W: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Wp: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = (${flatGroupIndex}) * 64u + lid;
+  if (idx >= ${CAB * Opad}u) { return; }
+  let o = idx % ${Opad}u;
+  let cab = idx / ${Opad}u;
+  let b = cab % ${s.B}u;
+  let ca = cab / ${s.B}u;
+  let a = ca % ${s.A}u;
+  let c = ca / ${s.A}u;
+  let src = i32(min(o, ${s.O - 1}u) * ${s.wO}u + c * ${s.wC}u) + ${s.wA0 + s.wB0} + i32(a) * ${s.wAs} + i32(b) * ${s.wBs};
+  Wp[idx] = select(0.0, W[u32(src)], o < ${s.O}u);
+}`,
+    inputs: [w],
+    outputs: [wp],
+    workgroups: flatWorkgroups(CAB * Opad, 64),
+  });
+  const acc: string[] = [];
+  const keep: string[] = [];
+  const fma: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let t = 0; t < tn; t++) {
+      acc.push(`var c${i}_${t} = 0.0;`);
+      keep.push(`res[${i * tn + t}] = c${i}_${t};`);
+    }
+  }
+  for (let b = 0; b < s.B; b++) {
+    for (let i = 0; i < tm; i++) {
+      for (let t = 0; t < tn; t++) {
+        fma.push(`c${i}_${t} = fma(ws[${b * q4 + (i >> 2)}][${i & 3}], xs[${t * s.SX + b}], c${i}_${t});`);
+      }
+    }
+  }
+  const yBinding = s.bias ? 3 : 2;
+  const wgsl = () => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> Wp: array<vec4f>;
+${s.bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${yBinding}) var<storage, read_write> Y: array<f32>;
+struct P { off: u32, zero: u32 }
+@group(0) @binding(${yBinding + 1}) var<uniform> u: P;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let blk = (wid.y + u.off) * ${wg}u + lid;
+  let live = blk < ${P}u;
+  let bi = min(blk, ${P - 1}u);
+  let qx0 = (bi % ${nbx}u) * ${tn}u;
+  let nq = bi / ${nbx}u;
+  let qy = nq % ${s.qH}u;
+  let n = nq / ${s.qH}u;
+  let o0 = wid.x * ${tm}u;
+  let iy = i32(qy * ${s.SY}u) + ${s.OY};
+  let ix = i32(qx0 * ${s.SX}u) + ${s.OX};
+  ${acc.join('\n  ')}
+  var xs: array<f32, ${J}>;
+  var ws: array<vec4f, ${q4 * s.B}>;
+  // Out-of-image indices (even negative ones) are only ever read masked; WebGPU clamps them into the buffer.
+  var xb = i32(n * ${s.C * plane}u) + iy * ${s.inW} + ix;
+  var wb = o0 / 4u;
+  for (var c = 0u; c < ${s.C}u; c++) {
+    for (var a = 0u; a < ${s.A}u + u.zero; a++) {
+      let rowOk = u32(iy + i32(a)) < ${s.inH}u;
+      let rb = xb + i32(a * ${s.inW}u);
+      for (var j = 0u; j < ${J}u + u.zero; j++) {
+        xs[j] = select(0.0, X[u32(rb + i32(j))], rowOk && u32(ix + i32(j)) < ${s.inW}u);
+      }
+      for (var e = 0u; e < ${q4 * s.B}u + u.zero; e++) {
+        ws[e] = Wp[wb + (e / ${q4}u) * ${Opad / 4}u + e % ${q4}u];
+      }
+      wb += ${(s.B * Opad) / 4}u;
+      ${fma.join('\n      ')}
+    }
+    xb += ${plane};
+  }
+  var res: array<f32, ${tm * tn}>;
+  ${keep.join('\n  ')}
+  for (var e = 0u; e < ${tm * tn}u + u.zero; e++) {
+    let o = o0 + e / ${tn}u;
+    let qx = qx0 + e % ${tn}u;
+    if (live && o < ${s.O}u && qx < ${s.qW}u) {
+      Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = res[e]${s.bias ? ' + Bias[o]' : ''};
+    }
+  }
+}`;
+  const flopsPerGroupRow = 2 * gx * tm * wg * tn * CAB;
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerGroupRow)));
+  const key = `register|${tm},${tn},${wg}|${specKey(s)}`;
+  for (let off = 0; off < gy; off += perDispatch) {
+    runKernel({
+      op,
+      key,
+      wgsl,
+      inputs: [x, wp, ...(bias ? [bias] : [])],
+      outputs: [y],
+      params: new Params().u32(off, 0),
+      workgroups: [gx, Math.min(perDispatch, gy - off), 1],
+    });
+  }
+  // Safe to recycle now: later users of the buffer are recorded after this dispatch.
+  wp.dispose();
+}
+
+/** Output phase that no tap reaches (kernel smaller than the stride): it holds just the bias. */
+function biasOnly(op: string, s: GatherSpec, bias: Tensor | null, y: Tensor): void {
+  const total = s.N * s.O * s.qH * s.qW;
+  runKernel({
+    op: `${op}.biasOnly`,
+    key: specKey(s),
+    wgsl: () => /* wgsl */ `
+${s.bias ? '@group(0) @binding(0) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${s.bias ? 1 : 0}) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = (${flatGroupIndex}) * 64u + lid;
+  if (idx >= ${total}u) { return; }
+  let qx = idx % ${s.qW}u;
+  let qy = (idx / ${s.qW}u) % ${s.qH}u;
+  let o = (idx / ${s.qW * s.qH}u) % ${s.O}u;
+  let n = idx / ${s.qW * s.qH * s.O}u;
+  Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = ${s.bias ? 'Bias[o]' : '0.0'};
+}`,
+    inputs: bias ? [bias] : [],
+    outputs: [y],
+    workgroups: flatWorkgroups(total, 64),
+  });
+}
+
+/** Workgroup-memory implicit GEMM: A = weights [O, C·A·B], B = im2col of x, gathered while staging. */
+function gatherTiled(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
+  const AB = s.A * s.B;
+  const K = s.C * AB;
+  const NP = s.N * s.qH * s.qW;
+  const yBinding = s.bias ? 3 : 2;
+  const decodeK = `let c = k / ${AB}u; let r = k % ${AB}u; let a = r / ${s.B}u; let b = r % ${s.B}u;`;
+  const decodeP = `let qx = p % ${s.qW}u; let t = p / ${s.qW}u; let qy = t % ${s.qH}u; let n = t / ${s.qH}u;`;
+  const g: TiledGemm = {
+    op,
+    M: s.O,
+    N: NP,
+    K,
+    kSplit: 1,
+    bindings: yBinding + 1,
+    prelude: /* wgsl */ `
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> W: array<f32>;
+${s.bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${yBinding}) var<storage, read_write> Y: array<f32>;
+fn loadA(m: u32, k: u32) -> f32 {
+  ${decodeK}
+  let idx = i32(min(m, ${s.O - 1}u) * ${s.wO}u + c * ${s.wC}u) + ${s.wA0 + s.wB0} + i32(a) * ${s.wAs} + i32(b) * ${s.wBs};
+  return select(0.0, W[u32(idx)], m < ${s.O}u);
+}
+fn loadB(k: u32, p: u32) -> f32 {
+  ${decodeK}
+  ${decodeP}
+  let iy = i32(qy * ${s.SY}u + a) + ${s.OY};
+  let ix = i32(qx * ${s.SX}u + b) + ${s.OX};
+  let ok = p < ${NP}u && u32(iy) < ${s.inH}u && u32(ix) < ${s.inW}u;
+  let idx = select(0u, (n * ${s.C}u + c) * ${s.inH * s.inW}u + u32(iy) * ${s.inW}u + u32(ix), ok);
+  return select(0.0, X[idx], ok);
+}
+fn storeC(m: u32, p: u32, z: u32, v: f32) {
+  if (m < ${s.O}u && p < ${NP}u) {
+    ${decodeP}
+    Y[${outIndexExpr(s, 'n', 'm', 'qy', 'qx')}] = v${s.bias ? ' + Bias[m]' : ''};
+  }
+}`,
+  };
+  runTiledGemm(g, specKey(s), bias ? [x, w, bias] : [x, w], [y]);
+}
+
+// ---- the transposed convolution (conv2dBackwardInput = convTranspose2d) ----
+
+/**
+ * @internal out[n, o, i, j] = bias[o] + Σ_{c, kh, kw} inp[n, c, (i + pH − kh)/sH, (j + pW − kw)/sW] · w(c, o, kh, kw)
+ * (terms where the division is inexact or out of range vanish), with
+ * w(c, o, kh, kw) = w[c·wInStride + o·wOutStride + kh·kW + kw].
+ *
+ * Split by output phase (i mod sH, j mod sW): within a phase only taps
+ * kh ≡ (phase + pH) mod sH contribute, and they read consecutive input
+ * pixels, so each phase is a stride-1 gather convolution with a sub-kernel
+ * of ⌈kH/sH⌉×⌈kW/sW⌉ taps (flipped), and no multiply is wasted on the zeros
+ * a "dilate the input, then convolve" formulation would insert.
+ */
+export function transposedConv(
+  op: string,
+  inp: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  out: Tensor,
+  geo: { kH: number; kW: number; wInStride: number; wOutStride: number } & ConvGeometry,
+  strategy: ConvStrategy,
+): void {
+  const [N, C, inH, inW] = inp.shape;
+  const [, O, outH, outW] = out.shape;
+  const { kH, kW, sH, sW, pH, pW } = geo;
+  for (let phy = 0; phy < sH; phy++) {
+    const qH = Math.ceil((outH - phy) / sH);
+    if (qH <= 0) continue;
+    const kh0 = (phy + pH) % sH;
+    const A = kH > kh0 ? Math.ceil((kH - kh0) / sH) : 0;
+    const OY = (phy + pH - kh0) / sH - (A - 1);
+    for (let phx = 0; phx < sW; phx++) {
+      const qW = Math.ceil((outW - phx) / sW);
+      if (qW <= 0) continue;
+      const kw0 = (phx + pW) % sW;
+      const B = kW > kw0 ? Math.ceil((kW - kw0) / sW) : 0;
+      const OX = (phx + pW - kw0) / sW - (B - 1);
+      const spec: GatherSpec = {
+        N,
+        C,
+        O,
+        inH,
+        inW,
+        outH,
+        outW,
+        qH,
+        qW,
+        outSY: sH,
+        outOY: phy,
+        outSX: sW,
+        outOX: phx,
+        SY: 1,
+        OY: A > 0 ? OY : 0,
+        SX: 1,
+        OX: B > 0 ? OX : 0,
+        A: B > 0 ? A : 0,
+        B: A > 0 ? B : 0,
+        wO: geo.wOutStride,
+        wC: geo.wInStride,
+        // Tap a reads input row qy + OY + a, i.e. kernel row kh0 + sH·(A−1−a): the kernel runs flipped.
+        wA0: (kh0 + sH * (A - 1)) * kW,
+        wAs: -sH * kW,
+        wB0: kw0 + sW * (B - 1),
+        wBs: -sW,
+        bias: bias !== null,
+      };
+      gatherConv(op, spec, inp, w, bias, out, strategy);
+    }
+  }
+}
+
+// ---- the weight-gradient reduction -----------------------------------------
+
+/**
+ * @internal dw[o, c, kh, kw] = Σ_{n, oy, ox} g[n, o, oy, ox] · a[n, c, oy·sH − pH + kh, ox·sW − pW + kw]
+ * for g: [N, O, Ho, Wo], a: [N, C, H, W]; written into a new [O, C, kH, kW] tensor.
+ * conv2dBackwardWeight is (g = dy, a = x); convTranspose2dBackwardWeight is (g = x, a = dy).
+ */
+export function weightGrad(
+  op: string,
+  g: Tensor,
+  a: Tensor,
+  kH: number,
+  kW: number,
+  geo: ConvGeometry,
+  strategy: ConvStrategy,
+): Tensor {
+  const [N, O, Ho, Wo] = g.shape;
+  const C = a.shape[1];
+  const total = O * C * kH * kW;
+  const flops = 2 * total * N * Ho * Wo;
+  const rows = N * Ho;
+  const wShape = [O, C, kH, kW];
+  let groups: number;
+  if (strategy === 'register') {
+    const { tm, khb, ci } = weightGradTile(O, C, kH, kW, Wo);
+    const lanes = Math.ceil(C / ci) * Math.ceil(kH / khb);
+    groups = Math.ceil(O / tm) * Math.ceil(lanes / Math.min(32, Math.ceil(lanes / 8) * 8));
+  } else {
+    groups = Math.ceil(O / TILED.bm) * Math.ceil((C * kH * kW) / TILED.bn);
+  }
+  // Split the reduction so both cores (or all GPU cores) get work and no dispatch runs too long.
+  const minGroups = strategy === 'register' ? 8 : 128;
+  let splits = Math.max(Math.ceil(minGroups / groups), Math.ceil(flops / MAX_FLOPS_PER_DISPATCH));
+  splits = Math.max(1, Math.min(splits, rows, 64));
+  // Drop slices that would be empty once the reduction is cut into equal chunks.
+  if (strategy === 'register') splits = Math.ceil(rows / Math.ceil(rows / splits));
+  else splits = Math.ceil((rows * Wo) / tiledKChunk({ K: rows * Wo, kSplit: splits }));
+  const partial = Tensor.empty(g.device, splits > 1 ? [splits, ...wShape] : wShape);
+  if (strategy === 'register') weightGradRegister(op, g, a, kH, kW, geo, splits, partial);
+  else weightGradTiled(op, g, a, kH, kW, geo, splits, partial);
+  if (splits === 1) return partial;
+  const flat = partial.reshape([splits, total]);
+  partial.dispose();
+  const summed = sum(flat, [0]);
+  flat.dispose();
+  const dw = summed.reshape(wShape);
+  summed.dispose();
+  return dw;
+}
+
+/**
+ * Register-blocked weight gradient. An invocation owns CI input channels ×
+ * KHB kernel rows and accumulates TM output channels × CI·KHB rows × kW
+ * taps; its workgroup shares the TM output channels and walks the output
+ * pixels in lockstep, R at a time: per step it loads TM×R gradient values
+ * (vec4 when rows allow) and CI·KHB activation row segments, then runs
+ * TM·R·CI·KHB·kW FMAs. Column bounds depend only on the (uniform) pixel
+ * position, so interior steps skip the column mask. Loads are small loops
+ * into private arrays for the compile-time reason given at gatherRegister.
+ * No float atomics: the reduction is split over output rows into partial
+ * sums that a second pass adds up.
+ */
+function weightGradRegister(
+  op: string,
+  g: Tensor,
+  a: Tensor,
+  kH: number,
+  kW: number,
+  geo: ConvGeometry,
+  splits: number,
+  out: Tensor,
+): void {
+  const [N, O, Ho, Wo] = g.shape;
+  const [, C, H, W] = a.shape;
+  const { sH, sW, pH, pW } = geo;
+  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
+  const nkb = Math.ceil(kH / khb);
+  const ncb = Math.ceil(C / CI);
+  const lanes = ncb * nkb;
+  const wg = Math.min(32, Math.ceil(lanes / 8) * 8);
+  const rows = N * Ho;
+  const rowsPerSplit = Math.ceil(rows / splits);
+  const gx = Math.ceil(O / tm);
+  const gy = Math.ceil(lanes / wg);
+  const HoWo = Ho * Wo;
+  const total = O * C * kH * kW;
+  const J = (R - 1) * sW + kW;
+  const slots = CI * khb;
+  const vec = Wo % R === 0 && R % 4 === 0;
+  const nChunks = Math.ceil(Wo / R);
+  // Chunks whose input columns all lie inside the image need no column mask.
+  const interior = (k: number) => k * R * sW - pW >= 0 && (k * R + R - 1) * sW - pW + kW - 1 <= W - 1;
+  let kLo = 0;
+  while (kLo < nChunks && !interior(kLo)) kLo++;
+  let kHi = kLo;
+  while (kHi < nChunks && interior(kHi)) kHi++;
+  const acc: string[] = [];
+  const fma: string[] = [];
+  const keep: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let sl = 0; sl < slots; sl++) {
+      for (let kw = 0; kw < kW; kw++) {
+        acc.push(`var c${i}_${sl}_${kw} = 0.0;`);
+        keep.push(`res[${(i * slots + sl) * kW + kw}] = c${i}_${sl}_${kw};`);
+      }
+    }
+  }
+  // Sub-blocks of 4 channels × kW taps of one row slot stay in registers while R pixels stream through.
+  for (let i0 = 0; i0 < tm; i0 += 4) {
+    for (let sl = 0; sl < slots; sl++) {
+      for (let rr = 0; rr < R; rr++) {
+        for (let i = i0; i < Math.min(tm, i0 + 4); i++) {
+          const d = vec ? `ds[${i * (R / 4) + (rr >> 2)}][${rr & 3}]` : `ds[${i * R + rr}]`;
+          for (let kw = 0; kw < kW; kw++) {
+            fma.push(`c${i}_${sl}_${kw} = fma(${d}, xs[${sl * J + rr * sW + kw}], c${i}_${sl}_${kw});`);
+          }
+        }
+      }
+    }
+  }
+  const wgsl = () => /* wgsl */ `
+@group(0) @binding(0) var<storage, read> G: array<${vec ? 'vec4f' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> Xa: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
+struct P { zoff: u32, zero: u32 }
+@group(0) @binding(3) var<uniform> u: P;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let l = wid.y * ${wg}u + lid;
+  let live = l < ${lanes}u;
+  let lc = min(l, ${lanes - 1}u);
+  let ch0 = (lc / ${nkb}u) * ${CI}u;
+  let kh0 = (lc % ${nkb}u) * ${khb}u;
+  let o0 = wid.x * ${tm}u;
+  let z = wid.z + u.zoff;
+  let r0 = z * ${rowsPerSplit}u;
+  let r1 = min(r0 + ${rowsPerSplit}u, ${rows}u);
+  ${acc.join('\n  ')}
+  var ds: array<${vec ? `vec4f, ${(tm * R) / 4}` : `f32, ${tm * R}`}>;
+  var xs: array<f32, ${slots * J}>;
+  for (var row = r0; row < r1; row++) {
+    let n = row / ${Ho}u;
+    let oy = row % ${Ho}u;
+    let gRow = n * ${O * HoWo}u + oy * ${Wo}u;
+    let iy0 = i32(oy * ${sH}u + kh0) - ${pH};
+    for (var k = 0u; k < ${nChunks}u; k++) {
+      let ow0 = k * ${R}u;
+      for (var e = 0u; e < ${vec ? (tm * R) / 4 : tm * R}u + u.zero; e++) {
+        let o = min(o0 + e / ${vec ? R / 4 : R}u, ${O - 1}u);
+        ${
+          vec
+            ? `ds[e] = G[(gRow + o * ${HoWo}u + ow0) / 4u + e % ${R / 4}u];`
+            : `let ow = ow0 + e % ${R}u;
+        ds[e] = select(0.0, G[gRow + o * ${HoWo}u + min(ow, ${Wo - 1}u)], ow < ${Wo}u);`
+        }
+      }
+      let ix0 = i32(ow0 * ${sW}u) - ${pW};
+      let inside = k >= ${kLo}u && k < ${kHi}u;
+      for (var sl = 0u; sl < ${slots}u + u.zero; sl++) {
+        let cc = ch0 + sl / ${khb}u;
+        let h = kh0 + sl % ${khb}u;
+        let iy = iy0 + i32(sl % ${khb}u);
+        let rowOk = u32(iy) < ${H}u && h < ${kH}u && cc < ${C}u;
+        let rb = i32((n * ${C}u + cc) * ${H * W}u) + iy * ${W} + ix0;
+        if (inside) {
+          // Interior chunk: only the row can be outside the image (out-of-range reads are clamped by WebGPU and masked).
+          for (var j = 0u; j < ${J}u + u.zero; j++) {
+            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], rowOk);
+          }
+        } else {
+          for (var j = 0u; j < ${J}u + u.zero; j++) {
+            let ok = rowOk && u32(ix0 + i32(j)) < ${W}u;
+            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], ok);
+          }
+        }
+      }
+      ${fma.join('\n      ')}
+    }
+  }
+  var res: array<f32, ${tm * slots * kW}>;
+  ${keep.join('\n  ')}
+  for (var e = 0u; e < ${tm * slots * kW}u + u.zero; e++) {
+    let o = o0 + e / ${slots * kW}u;
+    let sl = (e / ${kW}u) % ${slots}u;
+    let cc = ch0 + sl / ${khb}u;
+    let kh = kh0 + sl % ${khb}u;
+    let kw = e % ${kW}u;
+    if (live && o < ${O}u && kh < ${kH}u && cc < ${C}u) {
+      Out[z * ${total}u + ((o * ${C}u + cc) * ${kH}u + kh) * ${kW}u + kw] = res[e];
+    }
+  }
+}`;
+  const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerSplit)));
+  const key = `register|${tm},${R},${khb},${CI},${wg}|${N},${O},${Ho},${Wo},${C},${H},${W},${kH},${kW},${sH},${sW},${pH},${pW},${splits}`;
+  for (let zoff = 0; zoff < splits; zoff += perDispatch) {
+    runKernel({
+      op,
+      key,
+      wgsl,
+      inputs: [g, a],
+      outputs: [out],
+      params: new Params().u32(zoff, 0),
+      workgroups: [gx, gy, Math.min(perDispatch, splits - zoff)],
+    });
+  }
+}
+
+function weightGradTiled(
+  op: string,
+  g: Tensor,
+  a: Tensor,
+  kH: number,
+  kW: number,
+  geo: ConvGeometry,
+  splits: number,
+  out: Tensor,
+): void {
+  const [N, O, Ho, Wo] = g.shape;
+  const [, C, H, W] = a.shape;
+  const { sH, sW, pH, pW } = geo;
+  const HoWo = Ho * Wo;
+  const K = N * HoWo;
+  const NN = C * kH * kW;
+  const gemm: TiledGemm = {
+    op,
+    M: O,
+    N: NN,
+    K,
+    kSplit: splits,
+    bindings: 3,
+    prelude: /* wgsl */ `
+@group(0) @binding(0) var<storage, read> G: array<f32>;
+@group(0) @binding(1) var<storage, read> Xa: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
+fn loadA(m: u32, k: u32) -> f32 {
+  let n = k / ${HoWo}u;
+  return select(0.0, G[(n * ${O}u + min(m, ${O - 1}u)) * ${HoWo}u + k % ${HoWo}u], m < ${O}u);
+}
+fn loadB(k: u32, j: u32) -> f32 {
+  let n = k / ${HoWo}u;
+  let pix = k % ${HoWo}u;
+  let oy = pix / ${Wo}u;
+  let ox = pix % ${Wo}u;
+  let c = j / ${kH * kW}u;
+  let kh = (j / ${kW}u) % ${kH}u;
+  let kw = j % ${kW}u;
+  let iy = i32(oy * ${sH}u + kh) - ${pH};
+  let ix = i32(ox * ${sW}u + kw) - ${pW};
+  let ok = j < ${NN}u && u32(iy) < ${H}u && u32(ix) < ${W}u;
+  let idx = select(0u, (n * ${C}u + c) * ${H * W}u + u32(iy) * ${W}u + u32(ix), ok);
+  return select(0.0, Xa[idx], ok);
+}
+fn storeC(m: u32, j: u32, z: u32, v: f32) {
+  if (m < ${O}u && j < ${NN}u) { Out[z * ${O * NN}u + m * ${NN}u + j] = v; }
+}`,
+  };
+  runTiledGemm(
+    gemm,
+    `wgrad|${N},${O},${Ho},${Wo},${C},${H},${W},${kH},${kW},${sH},${sW},${pH},${pW},${splits}`,
+    [g, a],
+    [out],
+  );
+}
+
+// ---- public ops ----------------------------------------------------------------
+
+/** y = conv2d(x, w) + bias for x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], bias: [Cout] → [N, Cout, Ho, Wo]. */
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  const s = checkedConv2dShape(op, x.shape, w.shape, opts);
+  checkBias(op, bias, s.Cout, shapesCtx(x.shape, w.shape));
+  sameDevice(op, x, w, ...(bias ? [bias] : []));
+  const y = Tensor.empty(x.device, [s.N, s.Cout, s.Ho, s.Wo]);
+  const spec: GatherSpec = {
+    N: s.N,
+    C: s.Cin,
+    O: s.Cout,
+    inH: s.H,
+    inW: s.W,
+    outH: s.Ho,
+    outW: s.Wo,
+    qH: s.Ho,
+    qW: s.Wo,
+    outSY: 1,
+    outOY: 0,
+    outSX: 1,
+    outOX: 0,
+    SY: s.g.sH,
+    OY: -s.g.pH,
+    SX: s.g.sW,
+    OX: -s.g.pW,
+    A: s.kH,
+    B: s.kW,
+    wO: s.Cin * s.kH * s.kW,
+    wC: s.kH * s.kW,
+    wA0: 0,
+    wAs: s.kW,
+    wB0: 0,
+    wBs: 1,
+    bias: bias !== null,
+  };
+  gatherConv(op, spec, x, w, bias, y, convStrategy(x.device, opts.strategy));
+  return y;
+}
+
+/**
+ * dx of y = conv2d(x, w) for dy: [N, Cout, Ho, Wo] → xShape. This is the
+ * transposed convolution of dy with w (the same kernel as convTranspose2d).
+ */
+export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2dBackwardInput';
+  const s = checkedConv2dShape(op, xShape, w.shape, opts);
+  const ctx = shapesCtx(xShape, w.shape, `, dy ${fmtShape(dy.shape)}`);
+  checkShapeEq(op, 'dy', dy.shape, [s.N, s.Cout, s.Ho, s.Wo], ctx);
+  sameDevice(op, dy, w);
+  const dx = Tensor.empty(dy.device, xShape);
+  transposedConv(
+    op,
+    dy,
+    w,
+    null,
+    dx,
+    { kH: s.kH, kW: s.kW, wInStride: s.Cin * s.kH * s.kW, wOutStride: s.kH * s.kW, ...s.g },
+    convStrategy(dy.device, opts.strategy),
+  );
+  return dx;
+}
+
+/** dw of y = conv2d(x, w) for dy: [N, Cout, Ho, Wo], x: [N, Cin, H, W] → wShape [Cout, Cin, kH, kW]. */
+export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2dBackwardWeight';
+  const s = checkedConv2dShape(op, x.shape, wShape, opts);
+  const ctx = shapesCtx(x.shape, wShape, `, dy ${fmtShape(dy.shape)}`);
+  checkShapeEq(op, 'dy', dy.shape, [s.N, s.Cout, s.Ho, s.Wo], ctx);
+  sameDevice(op, dy, x);
+  return weightGrad(op, dy, x, s.kH, s.kW, s.g, convStrategy(x.device, opts.strategy));
+}
+
+/** db of y = conv2d(x, w) + bias: [Cout] = Σ over N, Ho, Wo of dy. */
+export function conv2dBackwardBias(dy: Tensor): Tensor {
+  if (dy.rank !== 4) {
+    throw new ShapeError(`conv2dBackwardBias: dy must be [N, C, H, W] (expected rank 4, got ${fmtShape(dy.shape)})`);
+  }
+  return sum(dy, [0, 2, 3]);
+}
+
+// ---- float64 references (written from the definitions, not from the kernels) ----
+
+/** y[n,o,i,j] = b[o] + Σ_{c,kh,kw} x[n,c,i·sH−pH+kh, j·sW−pW+kw] · w[o,c,kh,kw], zero padding. */
+export function conv2dRef(
+  x: ArrayLike<number>,
+  xShape: Shape,
+  w: ArrayLike<number>,
+  wShape: Shape,
+  bias: ArrayLike<number> | null,
+  opts: Conv2dOptions = {},
+): { data: Float64Array; shape: number[] } {
+  const shape = conv2dOutputShape(xShape, wShape, opts);
+  const { sH, sW, pH, pW } = convGeometry('conv2dRef', opts, () => '');
+  const [N, C, H, W] = xShape;
+  const [, O, Ho, Wo] = shape;
+  const [, , kH, kW] = wShape;
+  const data = new Float64Array(sizeOf(shape));
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < Ho; i++) {
+        for (let j = 0; j < Wo; j++) {
+          let acc = bias ? bias[o] : 0;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < kH; kh++) {
+              const ih = i * sH - pH + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < kW; kw++) {
+                const iw = j * sW - pW + kw;
+                if (iw < 0 || iw >= W) continue;
+                acc += x[((n * C + c) * H + ih) * W + iw] * w[((o * C + c) * kH + kh) * kW + kw];
+              }
+            }
+          }
+          data[((n * O + o) * Ho + i) * Wo + j] = acc;
+        }
+      }
+    }
+  }
+  return { data, shape };
+}
+
+/**
+ * Gradients of L = Σ dy·conv2d(x, w, b): each forward product x·w scatters
+ * dy into dx (times w) and into dw (times x); db sums dy.
+ */
+export function conv2dBackwardRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  xShape: Shape,
+  w: ArrayLike<number>,
+  wShape: Shape,
+  opts: Conv2dOptions = {},
+): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const [, O, Ho, Wo] = conv2dOutputShape(xShape, wShape, opts);
+  const { sH, sW, pH, pW } = convGeometry('conv2dBackwardRef', opts, () => '');
+  const [N, C, H, W] = xShape;
+  const [, , kH, kW] = wShape;
+  const dx = new Float64Array(sizeOf(xShape));
+  const dw = new Float64Array(sizeOf(wShape));
+  const db = new Float64Array(O);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      for (let i = 0; i < Ho; i++) {
+        for (let j = 0; j < Wo; j++) {
+          const g = dy[((n * O + o) * Ho + i) * Wo + j];
+          db[o] += g;
+          for (let c = 0; c < C; c++) {
+            for (let kh = 0; kh < kH; kh++) {
+              const ih = i * sH - pH + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < kW; kw++) {
+                const iw = j * sW - pW + kw;
+                if (iw < 0 || iw >= W) continue;
+                const xi = ((n * C + c) * H + ih) * W + iw;
+                const wi = ((o * C + c) * kH + kh) * kW + kw;
+                dx[xi] += g * w[wi];
+                dw[wi] += g * x[xi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dx, dw, db };
+}

@@ -1,0 +1,108 @@
+import type { Device } from '@cg/tensor-core';
+
+/**
+ * How the convolution family and matmul tile their GEMMs, chosen per adapter.
+ *
+ * - `register`: no workgroup memory, no barriers. A workgroup owns a fixed
+ *   block of output rows (output channels), so weight loads are uniform across
+ *   it (one scalar load + broadcast on a CPU rasterizer); each invocation keeps
+ *   a register block of outputs and re-reads its input row segment once per
+ *   tap row. Measured best on lavapipe (DESIGN §2), where barriers cost a
+ *   coroutine switch per invocation group.
+ * - `workgroup-tiled`: classic 64×64 output tiles staged through workgroup
+ *   memory in K-slices of 16, 16×16 invocations with 4×4 outputs each. What
+ *   real GPUs reward; 2–3× slower than `register` on lavapipe.
+ *
+ * Precedence: an op's `strategy` option, then `setConvStrategy()`, then the
+ * `CG_CONV_STRATEGY` environment variable (Node only), then the adapter.
+ */
+export type ConvStrategy = 'register' | 'workgroup-tiled';
+
+export const CONV_STRATEGIES: readonly ConvStrategy[] = ['register', 'workgroup-tiled'];
+
+let override: ConvStrategy | null = null;
+
+/** Forces one strategy for every later call (`'auto'` restores the per-adapter choice). */
+export function setConvStrategy(strategy: ConvStrategy | 'auto'): void {
+  override = strategy === 'auto' ? null : checkStrategy(strategy, 'setConvStrategy');
+}
+
+function checkStrategy(s: string, where: string): ConvStrategy {
+  if (!(CONV_STRATEGIES as readonly string[]).includes(s)) {
+    throw new Error(`${where}: unknown conv strategy "${s}" (expected ${CONV_STRATEGIES.join(' | ')} or auto)`);
+  }
+  return s as ConvStrategy;
+}
+
+function envStrategy(): ConvStrategy | null {
+  // Read without importing node:process so this module stays browser-safe.
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const v = env?.CG_CONV_STRATEGY;
+  if (!v || v === 'auto') return null;
+  return checkStrategy(v, 'CG_CONV_STRATEGY');
+}
+
+/** The strategy an op on `device` uses, honouring the explicit choice `requested` first. */
+export function convStrategy(device: Device, requested?: ConvStrategy): ConvStrategy {
+  if (requested) return checkStrategy(requested, 'conv strategy option');
+  return override ?? envStrategy() ?? (device.adapter.isSoftware ? 'register' : 'workgroup-tiled');
+}
+
+/** Register tile of the gather convolution: TM output channels × TN output pixels per invocation. */
+export interface RegisterTile {
+  tm: number;
+  tn: number;
+}
+
+/**
+ * Measured on lavapipe (2-core AVX-512 host): 16×16 beat every smaller tile
+ * on 3×3 and 4×4 convolutions (loads dominate, spilled sums are cheap);
+ * 7-wide kernels prefer TM 8, which also halves their compile time. TM is a
+ * multiple of 4 because weights are read as vec4 (a 64→3 head computes one
+ * padding channel); TN shrinks to the row length on narrow outputs.
+ */
+export function registerTile(outChannels: number, taps: number, rowLength: number): RegisterTile {
+  let tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
+  // Few channels (a 64→3 head, a 512→1 critic): spend the registers on pixels instead.
+  const tn = Math.min(tm === 4 ? 32 : 16, rowLength);
+  if (tn <= 4 && outChannels >= 16) tm = 16;
+  return { tm, tn };
+}
+
+/**
+ * Register tile of the weight-gradient reduction: an invocation owns CI input
+ * channels and KHB kernel rows and accumulates TM output channels × CI·KHB
+ * rows × kW taps, stepping R output pixels at a time, so each gradient value
+ * it loads feeds CI·KHB·kW FMAs and each activation value up to TM·kW.
+ */
+export interface WeightGradTile {
+  tm: number;
+  r: number;
+  khb: number;
+  ci: number;
+}
+
+/** Measured on lavapipe: 8–12 GFLOP/s for 3×3, 4×4 s2 and 7×7 shapes (16,8,3,2 / 16,4,4,2 / 16,4,4,1). */
+export function weightGradTile(
+  outChannels: number,
+  inChannels: number,
+  kH: number,
+  kW: number,
+  outW: number,
+): WeightGradTile {
+  const tm = outChannels >= 16 ? 16 : outChannels >= 8 ? 8 : Math.max(1, outChannels);
+  const r = kW >= 4 || outW < 8 ? 4 : 8;
+  const khb = kH <= 4 ? kH : Math.ceil(kH / 2);
+  const ci = inChannels >= 64 && kH <= 4 ? 2 : 1;
+  return { tm, r, khb, ci };
+}
+
+/** Tile of the workgroup-memory GEMM (per workgroup: BM × BN outputs, K staged in BK slices). */
+export const TILED = { bm: 64, bn: 64, bk: 16, wgx: 16, wgy: 16 } as const;
+
+/**
+ * Work budget per dispatch: a single dispatch must not run for more than
+ * ~2 s on a slow adapter (some drivers reset the device). At the ~2 GFLOP/s
+ * floor measured on lavapipe, 1.5 GFLOP keeps us near 0.75 s.
+ */
+export const MAX_FLOPS_PER_DISPATCH = 1.5e9;

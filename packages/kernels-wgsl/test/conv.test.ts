@@ -1,0 +1,441 @@
+import type { Device, Shape } from '@cg/tensor-core';
+import { ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, randomArray } from '../../../test/helpers/compare.js';
+import { testDevice } from '../../../test/helpers/device.js';
+import { CONV_STRATEGIES, type ConvStrategy, convStrategy, setConvStrategy } from '../src/ops/conv_strategy.js';
+import {
+  convTranspose2d,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardRef,
+  convTranspose2dBackwardWeight,
+  convTranspose2dOutputShape,
+  convTranspose2dRef,
+} from '../src/ops/conv_transpose2d.js';
+import {
+  conv2d,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardRef,
+  conv2dBackwardWeight,
+  conv2dOutputShape,
+  conv2dRef,
+} from '../src/ops/conv2d.js';
+
+/**
+ * One row per case; every row generates, for both tiling strategies:
+ * forward, input gradient, weight gradient and bias gradient on the GPU vs
+ * the float64 reference, plus (once, on the CPU) the reference gradients vs
+ * central differences along a random direction.
+ *
+ * Tolerances: an output is a sum of K f32 products of values in [-1, 1];
+ * rounding grows like √K, so rtol = 3e-6·√K relative to the largest
+ * reference magnitude (atol 1e-6). Measured errors sit 10–50× below that.
+ */
+interface Case {
+  name: string;
+  transpose?: boolean;
+  N: number;
+  Cin: number;
+  Cout: number;
+  H: number;
+  W: number;
+  k: number | [number, number];
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  outputPadding?: number | [number, number];
+  bias?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: '3x3 s1 p1', N: 1, Cin: 3, Cout: 5, H: 7, W: 9, k: 3, padding: 1 },
+  { name: '1x1 kernel, batch 2', N: 2, Cin: 5, Cout: 7, H: 5, W: 3, k: 1 },
+  { name: '7x7 p3, prime sizes', N: 1, Cin: 3, Cout: 4, H: 11, W: 13, k: 7, padding: 3 },
+  { name: '7x7 p0 (head after reflection pad), Cout 3', N: 1, Cin: 4, Cout: 3, H: 13, W: 12, k: 7 },
+  { name: '4x4 s2 p1 odd input (PatchGAN), batch 2', N: 2, Cin: 3, Cout: 8, H: 9, W: 11, k: 4, stride: 2, padding: 1 },
+  { name: '4x4 s1 p1 to one channel (PatchGAN tail)', N: 1, Cin: 5, Cout: 1, H: 6, W: 7, k: 4, padding: 1 },
+  { name: '3x3 s2 p1 odd input, batch 3', N: 3, Cin: 7, Cout: 6, H: 13, W: 7, k: 3, stride: 2, padding: 1 },
+  { name: '1x1 spatial, 3x3 p1', N: 2, Cin: 6, Cout: 5, H: 1, W: 1, k: 3, padding: 1 },
+  { name: '3x3 p0 primes', N: 1, Cin: 5, Cout: 9, H: 17, W: 19, k: 3 },
+  {
+    name: 'non-square kernel/stride/padding',
+    N: 2,
+    Cin: 3,
+    Cout: 4,
+    H: 9,
+    W: 8,
+    k: [3, 5],
+    stride: [2, 1],
+    padding: [1, 2],
+  },
+  {
+    name: 'partial channel blocks (17→19), no bias',
+    N: 1,
+    Cin: 17,
+    Cout: 19,
+    H: 8,
+    W: 10,
+    k: 3,
+    padding: 1,
+    bias: false,
+  },
+  { name: 'kernel smaller than stride (k2 s3)', N: 1, Cin: 2, Cout: 3, H: 7, W: 8, k: 2, stride: 3 },
+  { name: '1x1 stride 2', N: 1, Cin: 4, Cout: 5, H: 7, W: 6, k: 1, stride: 2 },
+  { name: 'wide row (W 70)', N: 1, Cin: 2, Cout: 3, H: 3, W: 70, k: 3, padding: 1 },
+  // Transposed convolutions: every padding/output_padding pair CycleGAN and U-Net use, and then some.
+  {
+    name: 'T k3 s2 p1 op1 (CycleGAN up)',
+    transpose: true,
+    N: 1,
+    Cin: 6,
+    Cout: 4,
+    H: 5,
+    W: 7,
+    k: 3,
+    stride: 2,
+    padding: 1,
+    outputPadding: 1,
+  },
+  {
+    name: 'T k4 s2 p1 op0 (U-Net up), batch 2',
+    transpose: true,
+    N: 2,
+    Cin: 5,
+    Cout: 3,
+    H: 4,
+    W: 5,
+    k: 4,
+    stride: 2,
+    padding: 1,
+  },
+  { name: 'T k3 s2 p1 op0', transpose: true, N: 1, Cin: 3, Cout: 5, H: 6, W: 5, k: 3, stride: 2, padding: 1 },
+  { name: 'T k3 s1 p1', transpose: true, N: 1, Cin: 4, Cout: 4, H: 6, W: 6, k: 3, padding: 1 },
+  { name: 'T k4 s2 p0 op1', transpose: true, N: 1, Cin: 3, Cout: 2, H: 3, W: 4, k: 4, stride: 2, outputPadding: 1 },
+  {
+    name: 'T k1 s2 op1 (phases with no tap)',
+    transpose: true,
+    N: 1,
+    Cin: 3,
+    Cout: 5,
+    H: 3,
+    W: 3,
+    k: 1,
+    stride: 2,
+    outputPadding: 1,
+  },
+  {
+    name: 'T k3 s2 p1 op1 from 1x1, batch 3',
+    transpose: true,
+    N: 3,
+    Cin: 5,
+    Cout: 7,
+    H: 1,
+    W: 1,
+    k: 3,
+    stride: 2,
+    padding: 1,
+    outputPadding: 1,
+  },
+  {
+    name: 'T non-square',
+    transpose: true,
+    N: 1,
+    Cin: 3,
+    Cout: 4,
+    H: 4,
+    W: 3,
+    k: [3, 4],
+    stride: [2, 3],
+    padding: [1, 2],
+    outputPadding: [1, 0],
+  },
+  { name: 'T k7 s1 p3, Cout 9', transpose: true, N: 1, Cin: 2, Cout: 9, H: 5, W: 6, k: 7, padding: 3 },
+];
+
+let device: Device;
+beforeAll(async () => {
+  device = await testDevice();
+});
+afterAll(() => setConvStrategy('auto'));
+
+const kk = (c: Case): [number, number] => (typeof c.k === 'number' ? [c.k, c.k] : c.k);
+const wShapeOf = (c: Case): number[] => (c.transpose ? [c.Cin, c.Cout, ...kk(c)] : [c.Cout, c.Cin, ...kk(c)]);
+const xShapeOf = (c: Case): number[] => [c.N, c.Cin, c.H, c.W];
+const optsOf = (c: Case, strategy?: ConvStrategy) => ({
+  stride: c.stride,
+  padding: c.padding,
+  outputPadding: c.outputPadding,
+  strategy,
+});
+const yShapeOf = (c: Case): number[] =>
+  c.transpose
+    ? convTranspose2dOutputShape(xShapeOf(c), wShapeOf(c), optsOf(c))
+    : conv2dOutputShape(xShapeOf(c), wShapeOf(c), optsOf(c));
+
+/** Seeded data of one case: x, w, b, dy. */
+function dataOf(c: Case, seed: number) {
+  const yShape = yShapeOf(c);
+  return {
+    x: randomArray(sizeOf(xShapeOf(c)), seed),
+    w: randomArray(sizeOf(wShapeOf(c)), seed + 1),
+    b: c.bias === false ? null : randomArray(c.Cout, seed + 2),
+    dy: randomArray(sizeOf(yShape), seed + 3),
+    yShape,
+  };
+}
+
+function forwardRef(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null) {
+  return c.transpose
+    ? convTranspose2dRef(x, xShapeOf(c), w, wShapeOf(c), b, optsOf(c))
+    : conv2dRef(x, xShapeOf(c), w, wShapeOf(c), b, optsOf(c));
+}
+
+function backwardRef(c: Case, dy: ArrayLike<number>, x: ArrayLike<number>, w: ArrayLike<number>) {
+  return c.transpose
+    ? convTranspose2dBackwardRef(dy, x, xShapeOf(c), w, wShapeOf(c), optsOf(c))
+    : conv2dBackwardRef(dy, x, xShapeOf(c), w, wShapeOf(c), optsOf(c));
+}
+
+/** Terms summed per output of each pass (for the tolerance). */
+function sumLengths(c: Case) {
+  const [kH, kW] = kk(c);
+  const [, , Ho, Wo] = yShapeOf(c);
+  const s = typeof c.stride === 'number' ? c.stride * c.stride : c.stride ? c.stride[0] * c.stride[1] : 1;
+  const outPix = c.transpose ? c.N * Ho * Wo : c.N * Ho * Wo;
+  const inPix = c.N * c.H * c.W;
+  return {
+    fwd: c.transpose ? Math.ceil((c.Cin * kH * kW) / s) : c.Cin * kH * kW,
+    dx: c.transpose ? c.Cout * kH * kW : Math.ceil((c.Cout * kH * kW) / s),
+    dw: c.transpose ? inPix : outPix,
+    db: outPix / c.N,
+  };
+}
+const tol = (K: number) => ({ rtol: 3e-6 * Math.sqrt(Math.max(K, 1)), atol: 1e-6 });
+
+describe.each(CASES)('$name', (c) => {
+  const seed = CASES.indexOf(c) * 17 + 5;
+  const d = dataOf(c, seed);
+  const K = sumLengths(c);
+
+  for (const strategy of CONV_STRATEGIES) {
+    it(`forward + input/weight/bias gradients vs float64 reference [${strategy}]`, async () => {
+      const want = forwardRef(c, d.x, d.w, d.b);
+      const grads = backwardRef(c, d.dy, d.x, d.w);
+      const opts = optsOf(c, strategy);
+      const got = tidy(() => {
+        const x = Tensor.fromArray(device, d.x, xShapeOf(c));
+        const w = Tensor.fromArray(device, d.w, wShapeOf(c));
+        const b = d.b ? Tensor.fromArray(device, d.b, [c.Cout]) : null;
+        const dy = Tensor.fromArray(device, d.dy, d.yShape);
+        if (c.transpose) {
+          return {
+            y: convTranspose2d(x, w, b, opts),
+            dx: convTranspose2dBackwardInput(dy, w, xShapeOf(c), opts),
+            dw: convTranspose2dBackwardWeight(dy, x, wShapeOf(c), opts),
+            db: conv2dBackwardBias(dy),
+          };
+        }
+        return {
+          y: conv2d(x, w, b, opts),
+          dx: conv2dBackwardInput(dy, w, xShapeOf(c), opts),
+          dw: conv2dBackwardWeight(dy, x, wShapeOf(c), opts),
+          db: conv2dBackwardBias(dy),
+        };
+      });
+      expect(got.y.shape).toEqual(want.shape);
+      expect(got.dx.shape).toEqual(xShapeOf(c));
+      expect(got.dw.shape).toEqual(wShapeOf(c));
+      expectClose(await got.y.toArray(), want.data, { ...tol(K.fwd), label: `${c.name} forward` });
+      expectClose(await got.dx.toArray(), grads.dx, { ...tol(K.dx), label: `${c.name} dx` });
+      expectClose(await got.dw.toArray(), grads.dw, { ...tol(K.dw), label: `${c.name} dw` });
+      expectClose(await got.db.toArray(), grads.db, { ...tol(K.db), label: `${c.name} db` });
+      for (const t of Object.values(got)) t.dispose();
+    });
+  }
+
+  it('reference gradients match central differences along a random direction', () => {
+    // L(x, w, b) = <y(x, w, b), r>; dL/dε of L(x + εv) is <dx, v> (likewise for w, b).
+    const r = randomArray(sizeOf(d.yShape), seed + 7);
+    const L = (x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null) => {
+      const y = forwardRef(c, x, w, b).data;
+      let s = 0;
+      for (let i = 0; i < y.length; i++) s += y[i] * r[i];
+      return s;
+    };
+    const g = backwardRef(c, r, d.x, d.w);
+    const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+      return s;
+    };
+    const along = (v: ArrayLike<number>, shift: (eps: number) => number) => {
+      const eps = 1e-3;
+      const fd = (shift(eps) - shift(-eps)) / (2 * eps);
+      return { fd, scale: Math.sqrt(dot(v, v)) };
+    };
+    const bump = (a: ArrayLike<number>, v: ArrayLike<number>, eps: number) =>
+      Float64Array.from(a, (t, i) => t + eps * v[i]);
+    const vx = randomArray(d.x.length, seed + 8);
+    const vw = randomArray(d.w.length, seed + 9);
+    const vb = randomArray(c.Cout, seed + 10);
+    const checks: [string, number, ReturnType<typeof along>][] = [
+      ['dx', dot(g.dx, vx), along(vx, (e) => L(bump(d.x, vx, e), d.w, d.b))],
+      ['dw', dot(g.dw, vw), along(vw, (e) => L(d.x, bump(d.w, vw, e), d.b))],
+      ['db', dot(g.db, vb), along(vb, (e) => L(d.x, d.w, bump(d.b ?? new Float64Array(c.Cout), vb, e)))],
+    ];
+    for (const [name, analytic, { fd }] of checks) {
+      // L is linear in each argument, so central differences are exact up to float64 rounding.
+      expect(Math.abs(analytic - fd), `${name}: analytic ${analytic} vs fd ${fd}`).toBeLessThanOrEqual(
+        1e-7 * (1 + Math.abs(fd)),
+      );
+    }
+  });
+});
+
+describe('strategy selection', () => {
+  it('follows the adapter, then the override, then the per-call option', () => {
+    setConvStrategy('auto');
+    const auto = convStrategy(device);
+    expect(auto).toBe(device.adapter.isSoftware ? 'register' : 'workgroup-tiled');
+    setConvStrategy('workgroup-tiled');
+    expect(convStrategy(device)).toBe('workgroup-tiled');
+    expect(convStrategy(device, 'register')).toBe('register');
+    setConvStrategy('auto');
+    expect(() => setConvStrategy('fast' as ConvStrategy)).toThrow(/unknown conv strategy "fast"/);
+  });
+});
+
+describe('shape errors', () => {
+  const expectShapeError = (fn: () => unknown, re: RegExp) => {
+    let err: unknown;
+    try {
+      tidy(() => {
+        fn();
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ShapeError);
+    expect((err as Error).message).toMatch(re);
+  };
+  const t = (shape: Shape) => Tensor.zeros(device, shape);
+
+  it('conv2d: channel mismatch names both shapes', () => {
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 2, 3, 3]), null),
+      /^conv2d: input channels differ \(expected .*3, got 2; x \[1,3,8,8\], w \[4,2,3,3\]\)$/,
+    );
+  });
+  it('conv2d: wrong rank, bias, kernel larger than the padded input', () => {
+    expectShapeError(
+      () => conv2d(t([3, 8, 8]), t([4, 3, 3, 3]), null),
+      /conv2d: x must be \[N, Cin, H, W\].*got \[3,8,8\]/,
+    );
+    expectShapeError(() => conv2d(t([1, 3, 8, 8]), t([4, 3, 3]), null), /conv2d: w must be \[Cout, Cin, kH, kW\]/);
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), t([5])),
+      /conv2d: bias must be \[C\] \(expected \[4\], got \[5\]/,
+    );
+    expectShapeError(
+      () => conv2d(t([1, 3, 2, 8]), t([4, 3, 3, 3]), null),
+      /conv2d: the kernel does not fit the padded input/,
+    );
+  });
+  it('conv2d: bad stride and padding', () => {
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { stride: 0 }),
+      /stride must be a positive integer/,
+    );
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { stride: 1.5 }),
+      /stride must be a positive integer/,
+    );
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { padding: -1 }),
+      /padding must be a non-negative integer/,
+    );
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { padding: [1, 2, 3] as unknown as [number, number] }),
+      /padding must be a number or \[pH, pW\]/,
+    );
+  });
+  it('conv2d backward: dy of the wrong shape', () => {
+    expectShapeError(
+      () => conv2dBackwardInput(t([1, 4, 7, 8]), t([4, 3, 3, 3]), [1, 3, 8, 8], { padding: 1 }),
+      /^conv2dBackwardInput: dy has the wrong shape \(expected \[1,4,8,8\], got \[1,4,7,8\]; x \[1,3,8,8\], w \[4,3,3,3\], dy \[1,4,7,8\]\)$/,
+    );
+    expectShapeError(
+      () => conv2dBackwardWeight(t([1, 4, 8, 8]), t([1, 3, 8, 8]), [4, 3, 3, 3]),
+      /conv2dBackwardWeight: dy has the wrong shape \(expected \[1,4,6,6\]/,
+    );
+    expectShapeError(() => conv2dBackwardBias(t([4, 8])), /conv2dBackwardBias: dy must be \[N, C, H, W\]/);
+  });
+  it('convTranspose2d: output padding, channels, empty output', () => {
+    const x = t([1, 4, 5, 5]);
+    const w = t([4, 3, 3, 3]);
+    expectShapeError(
+      () => convTranspose2d(x, w, null, { stride: 2, padding: 1, outputPadding: 2 }),
+      /^convTranspose2d: outputPadding must be smaller than the stride \(expected < \[2,2\], got \[2,2\]; x \[1,4,5,5\], w \[4,3,3,3\]\)$/,
+    );
+    expectShapeError(
+      () => convTranspose2d(x, w, null, { outputPadding: 1 }),
+      /outputPadding must be smaller than the stride/,
+    );
+    expectShapeError(() => convTranspose2d(x, t([3, 4, 3, 3]), null), /convTranspose2d: input channels differ/);
+    expectShapeError(
+      () => convTranspose2d(t([1, 4, 1, 1]), t([4, 3, 1, 1]), null, { padding: 1 }),
+      /output would be empty/,
+    );
+    expectShapeError(
+      () => convTranspose2d(x, w, t([4])),
+      /convTranspose2d: bias must be \[Cout\] \(expected \[3\], got \[4\]/,
+    );
+    expectShapeError(
+      () => convTranspose2dBackwardInput(t([1, 3, 10, 10]), w, [1, 4, 5, 5], { stride: 2, padding: 1 }),
+      /convTranspose2dBackwardInput: dy has the wrong shape \(expected \[1,3,9,9\], got \[1,3,10,10\]/,
+    );
+    expectShapeError(
+      () =>
+        convTranspose2dBackwardWeight(t([1, 3, 9, 9]), x, [4, 3, 3, 3], { stride: 2, padding: 1, outputPadding: 1 }),
+      /convTranspose2dBackwardWeight: dy has the wrong shape \(expected \[1,3,10,10\]/,
+    );
+  });
+});
+
+describe('larger shapes (multi-workgroup paths, split reductions)', () => {
+  // Enough pixels and channels to exercise several workgroups on both axes and split-K weight gradients.
+  const c: Case = { name: 'big', N: 2, Cin: 12, Cout: 20, H: 24, W: 20, k: 3, padding: 1 };
+  const d = dataOf(c, 99);
+  for (const strategy of CONV_STRATEGIES) {
+    it(`3x3 12→20 at 24×20, batch 2 [${strategy}]`, async () => {
+      const want = forwardRef(c, d.x, d.w, d.b);
+      const grads = backwardRef(c, d.dy, d.x, d.w);
+      const opts = optsOf(c, strategy);
+      const got = tidy(() => {
+        const x = Tensor.fromArray(device, d.x, xShapeOf(c));
+        const w = Tensor.fromArray(device, d.w, wShapeOf(c));
+        const b = Tensor.fromArray(device, d.b as Float32Array, [c.Cout]);
+        const dy = Tensor.fromArray(device, d.dy, d.yShape);
+        return {
+          y: conv2d(x, w, b, opts),
+          dx: conv2dBackwardInput(dy, w, xShapeOf(c), opts),
+          dw: conv2dBackwardWeight(dy, x, wShapeOf(c), opts),
+        };
+      });
+      const K = sumLengths(c);
+      expectClose(await got.y.toArray(), want.data, { ...tol(K.fwd), label: 'forward' });
+      expectClose(await got.dx.toArray(), grads.dx, { ...tol(K.dx), label: 'dx' });
+      expectClose(await got.dw.toArray(), grads.dw, { ...tol(K.dw), label: 'dw' });
+      for (const t of Object.values(got)) t.dispose();
+    });
+  }
+
+  it('leaves no tensors behind', () => {
+    const before = device.memory().liveTensors;
+    const x = Tensor.fromArray(device, d.x, xShapeOf(c));
+    const dy = Tensor.fromArray(device, d.dy, d.yShape);
+    const dw = conv2dBackwardWeight(dy, x, wShapeOf(c), { padding: 1 });
+    for (const t of [x, dy, dw]) t.dispose();
+    expect(device.memory().liveTensors).toBe(before);
+  });
+});
