@@ -1,0 +1,134 @@
+import { F, type nn, noGrad, variable } from '@cg/autograd';
+import { CheckpointError, type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
+import {
+  dropStaleInstanceNormKeys,
+  type HostTensor,
+  type StateDict,
+  writePth,
+  writeSafetensors,
+} from './checkpoint/index.js';
+import { tensorToImages } from './data/grid.js';
+import type { RgbImage } from './data/image.js';
+import { toChannels } from './data/image.js';
+import { resizeBicubic } from './data/resize.js';
+import { toTensor } from './data/transforms.js';
+import { type GeneratorSpec, inferGenerator, netGName } from './infer.js';
+import { buildGenerator, specFromNetG } from './networks/define.js';
+import type { Norm } from './options.js';
+
+export interface LoadGeneratorOptions {
+  /** Override what the keys say (official option names). */
+  netG?: string;
+  ngf?: number;
+  norm?: Norm;
+  /** Loader notes (dropped stale keys, unwrapped containers). */
+  log?: (msg: string) => void;
+  /** Name for error messages. */
+  source?: string;
+}
+
+/**
+ * Builds the generator a state_dict describes and loads it: the official
+ * `.pth` files, ours, or any state_dict with the official key names. The
+ * stale InstanceNorm statistics of 2018 checkpoints are dropped (with a
+ * note); any other mismatch is one CheckpointError listing the keys.
+ */
+export function loadGenerator(
+  device: Device,
+  sd: StateDict,
+  options: LoadGeneratorOptions = {},
+): { net: nn.Module; spec: GeneratorSpec } {
+  const source = options.source ?? 'checkpoint';
+  const clean = dropStaleInstanceNormKeys(sd, options.log);
+  let spec = inferGenerator(clean, source);
+  if (options.netG && options.netG !== 'auto') {
+    spec = specFromNetG({ ...spec, netG: options.netG, ngf: options.ngf ?? spec.ngf, norm: options.norm ?? spec.norm });
+  } else if (options.ngf || options.norm) {
+    spec = { ...spec, ngf: options.ngf ?? spec.ngf, norm: options.norm ?? spec.norm };
+  }
+  const net = buildGenerator(spec, { device, rng: new Rng(0) });
+  try {
+    net.loadStateDict(clean);
+  } catch (e) {
+    net.dispose();
+    if (e instanceof CheckpointError) {
+      throw new CheckpointError(
+        `${source}: ${e.message}\n(built ${netGName(spec)} ngf=${spec.ngf} norm=${spec.norm} from the keys; ` +
+          'pass --netG/--ngf/--norm if that is wrong)',
+      );
+    }
+    throw e;
+  }
+  return { net, spec };
+}
+
+/** A module's weights as a checkpoint file: safetensors (ours) or zip `.pth` that torch.load reads. */
+export async function saveCheckpoint(net: nn.Module, format: 'safetensors' | 'pth'): Promise<Uint8Array> {
+  const host = await net.stateDictHost();
+  const sd: StateDict = new Map();
+  for (const [k, t] of host) {
+    const dtype: HostTensor['dtype'] = k.endsWith('num_batches_tracked') ? 'int64' : 'float32';
+    sd.set(k, { dtype, shape: [...t.shape], data: t.data });
+  }
+  return format === 'pth' ? writePth(sd) : writeSafetensors(sd, { format: 'pt' });
+}
+
+export interface TranslateOptions {
+  /** Resize to load_size × load_size first, as the official test does; default: keep the input size. */
+  load_size?: number;
+  /** Image sides must be multiples of this (4 for resnet generators, 2^num_downs for U-Nets). */
+  multiple: number;
+  input_nc: number;
+  /** Official test.py runs in train mode unless --eval; only matters for batch norm and dropout. */
+  eval?: boolean;
+}
+
+/** Side multiple a generator needs. */
+export function sizeMultiple(spec: GeneratorSpec): number {
+  return spec.kind === 'resnet' ? 4 : 2 ** (spec.num_downs ?? 8);
+}
+
+/**
+ * Translates one image with a generator. Sizes that are not a multiple of
+ * `multiple` are reflect-padded up to the next multiple (replicate-padded
+ * where the image is too small to reflect), translated, and cropped back,
+ * so the output has the input's size and is never stretched.
+ */
+export async function translateImage(net: nn.Module, image: RgbImage, o: TranslateOptions): Promise<RgbImage> {
+  let img = toChannels(image, o.input_nc as 1 | 3);
+  if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
+  const { width: W, height: H } = img;
+  const padW = (o.multiple - (W % o.multiple)) % o.multiple;
+  const padH = (o.multiple - (H % o.multiple)) % o.multiple;
+  const pads = [
+    Math.floor(padW / 2),
+    padW - Math.floor(padW / 2),
+    Math.floor(padH / 2),
+    padH - Math.floor(padH / 2),
+  ] as const;
+  if (o.eval) net.eval();
+  else net.train();
+  const device = net.parameters()[0].device;
+  const out = tidy(() =>
+    noGrad(() => {
+      const chw = toTensor(img).data;
+      let x = variable(Tensor.fromArray(device, chw, [1, img.channels, H, W]));
+      if (padW || padH) {
+        const canReflect = pads[0] < W && pads[1] < W && pads[2] < H && pads[3] < H;
+        x = canReflect ? F.reflectionPad2d(x, pads) : F.replicationPad2d(x, pads);
+      }
+      return net.forward(x).data;
+    }),
+  );
+  const data = await out.toArray();
+  const [, C, Hp, Wp] = out.shape;
+  out.dispose();
+  const cropped = new Float32Array(C * H * W);
+  for (let c = 0; c < C; c++) {
+    for (let y = 0; y < H; y++) {
+      const src = (c * Hp + y + pads[2]) * Wp + pads[0];
+      cropped.set(data.subarray(src, src + W), (c * H + y) * W);
+    }
+  }
+  return tensorToImages(cropped, [1, C, H, W])[0];
+}

@@ -1,0 +1,100 @@
+import { escapeHtml, lineChart } from './svg_chart.js';
+
+/** One logged point of training: the losses (and optional diagnostics) at a global iteration. */
+export interface LogPoint {
+  iter: number;
+  epoch: number;
+  losses: Record<string, number>;
+  metrics?: Record<string, number>;
+}
+
+export interface ReportSample {
+  label: string;
+  /** PNG bytes, embedded as a data URL so the report is one self-contained file. */
+  png: Uint8Array;
+  caption?: string;
+}
+
+export interface ReportInput {
+  title: string;
+  options: Record<string, unknown>;
+  history: readonly LogPoint[];
+  samples: readonly ReportSample[];
+  summary?: Record<string, string | number>;
+  /** Extra charts (e.g. diagnostics), each a title and the metric keys to plot. */
+  metricCharts?: readonly { title: string; keys: readonly string[] }[];
+}
+
+export function pngDataUrl(png: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < png.length; i += 0x8000) s += String.fromCharCode(...png.subarray(i, i + 0x8000));
+  return `data:image/png;base64,${btoa(s)}`;
+}
+
+function seriesOf(
+  history: readonly LogPoint[],
+  pick: (p: LogPoint) => Record<string, number> | undefined,
+  keys: readonly string[],
+) {
+  return keys.map((k) => ({
+    name: k,
+    points: history.flatMap((p) => {
+      const v = pick(p)?.[k];
+      return v === undefined ? [] : [[p.iter, v] as [number, number]];
+    }),
+  }));
+}
+
+/** A self-contained HTML report: loss curves as SVG, sample grids, summary and options. */
+export function renderReport(r: ReportInput): string {
+  const lossKeys = [...new Set(r.history.flatMap((p) => Object.keys(p.losses)))];
+  const gKeys = lossKeys.filter((k) => !k.startsWith('D_'));
+  const dKeys = lossKeys.filter((k) => k.startsWith('D_'));
+  const charts = [
+    lineChart(
+      'Generator losses',
+      seriesOf(r.history, (p) => p.losses, gKeys),
+    ),
+    lineChart(
+      'Discriminator losses',
+      seriesOf(r.history, (p) => p.losses, dKeys),
+    ),
+    ...(r.metricCharts ?? []).map((c) =>
+      lineChart(
+        c.title,
+        seriesOf(r.history, (p) => p.metrics, c.keys),
+      ),
+    ),
+  ];
+  const summary = Object.entries(r.summary ?? {})
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)
+    .join('');
+  const options = Object.entries(r.options)
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(JSON.stringify(v))}</td></tr>`)
+    .join('');
+  const samples = r.samples
+    .map(
+      (s) =>
+        `<figure><img src="${pngDataUrl(s.png)}" alt="${escapeHtml(s.label)}"><figcaption>${escapeHtml(s.label)}${
+          s.caption ? `<br><small>${escapeHtml(s.caption)}</small>` : ''
+        }</figcaption></figure>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(r.title)}</title>
+<style>
+body{font-family:sans-serif;margin:24px;max-width:1400px;color:#222}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+figure{display:inline-block;margin:8px;vertical-align:top}img{image-rendering:pixelated;max-width:100%}
+.charts svg{margin:6px;border:1px solid #eee}
+</style></head><body>
+<h1>${escapeHtml(r.title)}</h1>
+${summary ? `<h2>Summary</h2><table>${summary}</table>` : ''}
+<h2>Curves</h2><div class="charts">${charts.join('\n')}</div>
+<h2>Samples</h2>
+<p>Rows of each grid: real_A, fake_B, rec_A, real_B, fake_A, rec_B (columns: images of the batch).</p>
+${samples}
+<h2>Options</h2><table>${options}</table>
+</body></html>
+`;
+}

@@ -1,0 +1,250 @@
+import type { Device, Tensor } from '@cg/tensor-core';
+import { readCheckpoint } from './checkpoint/index.js';
+import { UnalignedDataset } from './data/dataset.js';
+import type { ImageSource } from './data/files.js';
+import { makeGrid, tensorToImages } from './data/grid.js';
+import type { RgbImage } from './data/image.js';
+import { validateDataset } from './data/validate.js';
+import { saveCheckpoint } from './generator_io.js';
+import { CycleGANModel, NET_NAMES, VISUAL_NAMES, type VisualName } from './model.js';
+import { resolveTrainOptions, type TrainOptions } from './options.js';
+import { type LogPoint, type ReportSample, renderReport } from './report.js';
+import { decodeTrainingState, encodeTrainingState, type LoopState } from './training_state.js';
+
+/** The file system as the trainer needs it; Node and browsers supply their own. */
+export interface TrainerIO {
+  /** Writes atomically: a crash mid-write leaves the previous file intact. */
+  writeFile(path: string, bytes: Uint8Array): Promise<void>;
+  /** null when the file does not exist. */
+  readFile(path: string): Promise<Uint8Array | null>;
+  encodePng(image: RgbImage): Uint8Array;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  lastEpoch: number;
+  epochIter: number;
+  epochSize: number;
+  totalIters: number;
+  /** Losses of the latest logged step (read back every print_freq). */
+  losses: Record<string, number>;
+  imagesPerSec: number;
+  etaSec: number;
+  lr: number;
+}
+
+export interface TrainHooks {
+  onProgress?(p: TrainProgress): void;
+  onLog?(line: string): void;
+  /** Checked after each iteration; returning true saves 'latest' with the training state and stops. */
+  shouldStop?(p: TrainProgress): boolean;
+  /** Extra numbers per logged point (diagnostics); awaited every display_freq. */
+  metrics?(model: CycleGANModel, visuals: Partial<Record<VisualName, Tensor>>): Promise<Record<string, number>>;
+  metricCharts?: { title: string; keys: string[] }[];
+}
+
+export interface TrainResult {
+  model: CycleGANModel;
+  history: LogPoint[];
+  totalIters: number;
+  seconds: number;
+  dir: string;
+  stopped: boolean;
+}
+
+const joinPath = (...parts: string[]) => parts.filter(Boolean).join('/').replace(/\/+/g, '/');
+
+/** `<checkpoints_dir>/<name>/<label>_net_<net>.<ext>` as the official save_networks. */
+export function checkpointPath(
+  o: Pick<TrainOptions, 'checkpoints_dir' | 'name' | 'checkpoint_format'>,
+  label: string,
+  net: string,
+): string {
+  return joinPath(o.checkpoints_dir, o.name, `${label}_net_${net}.${o.checkpoint_format}`);
+}
+
+/** The official training loop (train.py) with exact resume, progress, samples and a report. */
+export async function train(
+  options: Partial<TrainOptions> & { dataroot: string },
+  ctx: { device: Device; source: ImageSource; io: TrainerIO; hooks?: TrainHooks },
+): Promise<TrainResult> {
+  const o = resolveTrainOptions(options);
+  const { device, source, io } = ctx;
+  const hooks = ctx.hooks ?? {};
+  const log = (line: string) => hooks.onLog?.(line);
+  const dir = joinPath(o.checkpoints_dir, o.name);
+
+  await validateDataset(o, source);
+  const dataset = await UnalignedDataset.open(o, source);
+  const model = new CycleGANModel(device, o, true);
+  const history: LogPoint[] = [];
+  const samples: ReportSample[] = [];
+  let loop: LoopState = { epoch: o.epoch_count, epochIter: 0, totalIters: 0, data: dataset.getState() };
+
+  if (o.continue_train) {
+    loop = await resume(o, model, dataset, io, log);
+    const saved = await io.readFile(joinPath(dir, 'history.json'));
+    if (saved) history.push(...JSON.parse(new TextDecoder().decode(saved)));
+  }
+
+  const lastEpoch = o.n_epochs + o.n_epochs_decay;
+  const epochSize = dataset.length;
+  const totalPlanned = (lastEpoch - o.epoch_count + 1) * epochSize;
+  const startIters = loop.totalIters;
+  const t0 = nowSec();
+  let losses: Record<string, number> = {};
+  let stopped = false;
+  const progress = (): TrainProgress => {
+    const elapsed = nowSec() - t0;
+    const done = loop.totalIters - startIters;
+    const rate = done > 0 ? done / elapsed : 0;
+    const alreadyDone = (loop.epoch - o.epoch_count) * epochSize + loop.epochIter;
+    return {
+      epoch: loop.epoch,
+      lastEpoch,
+      epochIter: loop.epochIter,
+      epochSize,
+      totalIters: loop.totalIters,
+      losses,
+      imagesPerSec: rate,
+      etaSec: rate > 0 ? (totalPlanned - alreadyDone) / rate : Number.NaN,
+      lr: model.scheduler.lr,
+    };
+  };
+
+  const save = async (label: string) => {
+    for (const [name, net] of model.nets())
+      await io.writeFile(checkpointPath(o, label, name), await saveCheckpoint(net, o.checkpoint_format));
+    if (label === 'latest') {
+      loop.data = dataset.getState();
+      await io.writeFile(
+        joinPath(dir, 'latest_train_state.safetensors'),
+        encodeTrainingState(loop, await model.getTrainingState()),
+      );
+      await io.writeFile(joinPath(dir, 'history.json'), new TextEncoder().encode(JSON.stringify(history)));
+    }
+  };
+  const writeReport = async () => {
+    const html = renderReport({
+      title: `CycleGAN ${o.name}`,
+      options: o as unknown as Record<string, unknown>,
+      history,
+      samples,
+      summary: {
+        device: `${device.adapter.description || device.adapter.architecture} (${device.adapter.backend})`,
+        iterations: loop.totalIters,
+        'images/s': progress().imagesPerSec.toFixed(2),
+        'peak GPU bytes (pool)': device.memory().peakBytes,
+      },
+      metricCharts: hooks.metricCharts,
+    });
+    await io.writeFile(joinPath(dir, 'report.html'), new TextEncoder().encode(html));
+  };
+
+  outer: for (; loop.epoch <= lastEpoch; ) {
+    const epochStart = nowSec();
+    for await (const batch of dataset.epoch()) {
+      model.optimizeParameters(batch);
+      loop.totalIters += batch.shapeA[0];
+      loop.epochIter += batch.shapeA[0];
+      const display = loop.totalIters % o.display_freq === 0;
+      if (loop.totalIters % o.print_freq === 0 || display) {
+        losses = await model.getCurrentLosses();
+        const point: LogPoint = { iter: loop.totalIters, epoch: loop.epoch, losses };
+        if (display) {
+          const visuals = model.getCurrentVisuals();
+          if (hooks.metrics) point.metrics = await hooks.metrics(model, visuals);
+          samples.push({
+            label: `epoch ${loop.epoch}, iter ${loop.totalIters}`,
+            png: io.encodePng(await visualsGrid(visuals)),
+          });
+          if (samples.length > 12) samples.splice(1, 1); // keep the first and the latest ones
+        }
+        history.push(point);
+        const p = progress();
+        log(
+          `(epoch: ${loop.epoch}, iters: ${loop.epochIter}, total: ${loop.totalIters}, ${p.imagesPerSec.toFixed(2)} img/s) ` +
+            Object.entries(losses)
+              .map(([k, v]) => `${k}: ${v.toFixed(3)}`)
+              .join(' '),
+        );
+        if (display) await writeReport();
+      }
+      if (loop.totalIters % o.save_latest_freq === 0) {
+        log(`saving the latest model (epoch ${loop.epoch}, total_iters ${loop.totalIters})`);
+        await save(o.save_by_iter ? `iter_${loop.totalIters}` : 'latest');
+      }
+      const p = progress();
+      hooks.onProgress?.(p);
+      if (hooks.shouldStop?.(p)) {
+        stopped = true;
+        break outer;
+      }
+    }
+    if (loop.epoch % o.save_epoch_freq === 0) {
+      log(`saving the model at the end of epoch ${loop.epoch}, iters ${loop.totalIters}`);
+      await save(String(loop.epoch));
+    }
+    const [oldLr, lr] = model.updateLearningRate();
+    log(
+      `End of epoch ${loop.epoch} / ${lastEpoch} \t Time Taken: ${(nowSec() - epochStart).toFixed(1)} sec; learning rate ${oldLr.toPrecision(4)} -> ${lr.toPrecision(4)}`,
+    );
+    loop.epoch++;
+    loop.epochIter = 0;
+  }
+  await device.sync();
+  await save('latest');
+  await writeReport();
+  return { model, history, totalIters: loop.totalIters, seconds: nowSec() - t0, dir, stopped };
+}
+
+async function resume(
+  o: TrainOptions,
+  model: CycleGANModel,
+  dataset: UnalignedDataset,
+  io: TrainerIO,
+  log: (line: string) => void,
+): Promise<LoopState> {
+  const label = o.epoch;
+  for (const [name, net] of model.nets()) {
+    const path = checkpointPath(o, label, name);
+    const bytes = await io.readFile(path);
+    if (!bytes)
+      throw new Error(
+        `--continue_train: ${path} does not exist; train first or check --name/--checkpoints_dir/--epoch`,
+      );
+    net.loadStateDict(readCheckpoint(bytes, path));
+  }
+  const statePath = joinPath(o.checkpoints_dir, o.name, 'latest_train_state.safetensors');
+  const stateBytes = label === 'latest' ? await io.readFile(statePath) : null;
+  if (!stateBytes) {
+    log(
+      `--continue_train: no training state for '${label}'; restarting optimizers, pools and data order from epoch ${o.epoch_count} (the official behaviour)`,
+    );
+    return { epoch: o.epoch_count, epochIter: 0, totalIters: 0, data: dataset.getState() };
+  }
+  const { loop, model: state } = decodeTrainingState(stateBytes, statePath);
+  model.setTrainingState(state);
+  dataset.setState(loop.data);
+  log(`resumed exactly at epoch ${loop.epoch}, total_iters ${loop.totalIters}`);
+  return loop;
+}
+
+/** Rows real_A, fake_B, rec_A, real_B, fake_A, rec_B; one column per image of the batch. */
+export async function visualsGrid(visuals: Partial<Record<VisualName, Tensor>>): Promise<RgbImage> {
+  const rows: RgbImage[][] = [];
+  for (const name of VISUAL_NAMES) {
+    const t = visuals[name];
+    if (!t) continue;
+    const [n, c, h, w] = t.shape;
+    rows.push(tensorToImages(await t.toArray(), [n, c, h, w]));
+  }
+  const cols = rows[0]?.length ?? 1;
+  return makeGrid(rows.flat(), cols, 2);
+}
+
+function nowSec(): number {
+  return performance.now() / 1000;
+}
+
+export { NET_NAMES };
