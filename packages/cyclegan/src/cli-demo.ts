@@ -6,11 +6,15 @@ import type { nn } from '@cg/autograd';
 import { type Device, Rng } from '@cg/tensor-core';
 import { type ArgValue, formatDuration, parseArgs } from './cli_args.js';
 import { progressPrinter } from './cli-progress.js';
+import { UnalignedDataset } from './data/dataset.js';
 import { writePng } from './data/fs-images.js';
 import { makeGrid } from './data/grid.js';
 import type { RgbImage } from './data/image.js';
 import { MemoryImageSource } from './data/memory_source.js';
 import { blueness, makeSyntheticDomains } from './data/synthetic.js';
+import { evaluate } from './diagnostics/evaluate.js';
+import { formatMetrics } from './diagnostics/format.js';
+import type { Direction, DirectionMetrics } from './diagnostics/measure.js';
 import { translateImage } from './generator_io.js';
 import { nodeTrainerIO } from './node.js';
 import type { TrainOptions } from './options.js';
@@ -36,6 +40,8 @@ export interface DemoResult {
   /** How far G_A moved A's colour towards B's: (fake_B − real_A) / (real_B − real_A); ≈1 means learned. */
   progressAtoB: number;
   progressBtoA: number;
+  /** Failure-mode metrics of the trained model on the held-out images (see diagnostics/scores.ts). */
+  metrics: Record<Direction, DirectionMetrics>;
   seconds: number;
   secondsPerIter: number;
   peakBytes: number;
@@ -52,6 +58,8 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
   const source = new MemoryImageSource();
   source.addAll('synthetic/trainA', train_.A);
   source.addAll('synthetic/trainB', train_.B);
+  source.addAll('synthetic/testA', test.A);
+  source.addAll('synthetic/testB', test.B);
   log(
     `demo: ${a.images} + ${a.images} synthetic ${a.size}×${a.size} images (A: warm smooth shapes, B: cool striped shapes)`,
   );
@@ -79,6 +87,7 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
     device,
     source,
     io: nodeTrainerIO,
+    diagnostics: true,
     hooks: quiet ? {} : { onProgress: progressPrinter(), onLog: (l) => log(`\r\x1b[K${l}`) },
   });
   const { model } = result;
@@ -92,6 +101,18 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
   const b = { real_A: blueness(test.A), real_B: blueness(test.B), fake_B: blueness(fakeB), fake_A: blueness(fakeA) };
   const progressAtoB = (b.fake_B - b.real_A) / (b.real_B - b.real_A);
   const progressBtoA = (b.fake_A - b.real_B) / (b.real_A - b.real_B);
+  // The diagnostics on the held-out images, as `pnpm cyclegan evaluate` computes them.
+  const testSet = await UnalignedDataset.open(
+    { ...options, phase: 'test', batch_size: 1, serial_batches: true, no_flip: true, load_size: a.size },
+    source,
+  );
+  const evaluation = await evaluate(model, testSet);
+  const metrics = Object.fromEntries(
+    (['AtoB', 'BtoA'] as const).map((d) => {
+      const { perImage: _p, worst: _w, findings: _f, diversity_images: _d, ...m } = evaluation[d];
+      return [d, m];
+    }),
+  ) as Record<Direction, DirectionMetrics>;
   await mkdir(a.out, { recursive: true });
   await writePng(join(a.out, 'A_to_B.png'), makeGrid([...test.A, ...fakeB], test.A.length, 2));
   await writePng(join(a.out, 'B_to_A.png'), makeGrid([...test.B, ...fakeA], test.B.length, 2));
@@ -99,6 +120,7 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
     blueness: b,
     progressAtoB,
     progressBtoA,
+    metrics,
     seconds: result.seconds,
     secondsPerIter: result.seconds / Math.max(1, result.totalIters),
     peakBytes: device.memory().peakBytes,
@@ -112,9 +134,14 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
   log(`demo: colour (mean blue − red) of held-out images: A ${b.real_A.toFixed(1)}, B ${b.real_B.toFixed(1)}`);
   log(`demo:   G_A(A) ${b.fake_B.toFixed(1)}  → ${(100 * progressAtoB).toFixed(0)}% of the way from A to B`);
   log(`demo:   G_B(B) ${b.fake_A.toFixed(1)}  → ${(100 * progressBtoA).toFixed(0)}% of the way from B to A`);
+  log(`demo: failure-mode metrics of the trained model on the ${test.A.length} + ${test.B.length} held-out images:`);
+  log(formatMetrics(metrics).replace(/^/gm, '  '));
+  for (const d of ['AtoB', 'BtoA'] as const) for (const f of evaluation[d].findings) log(`  ! ${f}`);
   log(
     `demo: wrote ${join(a.out, 'A_to_B.png')}, ${join(a.out, 'B_to_A.png')} (top row input, bottom row translation),`,
   );
-  log(`demo:       ${join(result.dir, 'report.html')} (loss curves, samples), checkpoints in ${result.dir}`);
+  log(
+    `demo:       ${join(result.dir, 'report.html')} (loss and diagnostics curves, samples with cycle-error heat maps), checkpoints in ${result.dir}`,
+  );
   return summary;
 }

@@ -6,6 +6,7 @@ import { CgError, type Device } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
 import { type ArgValue, bar, formatDuration, parseArgs } from './cli_args.js';
 import { runDemo } from './cli-demo.js';
+import { runEvaluate } from './cli-evaluate.js';
 import { progressPrinter } from './cli-progress.js';
 import { runTest } from './cli-test.js';
 import { isImageFile } from './data/files.js';
@@ -18,9 +19,14 @@ import { train } from './trainer.js';
 
 const USAGE = `usage: pnpm cyclegan <command> [options]
 
-  train      --dataroot DIR --name NAME [--checkpoints_dir ./checkpoints] [official train options…] [--seed N]
+  train      --dataroot DIR --name NAME [--checkpoints_dir ./checkpoints] [official train options…] [--seed N] [--diagnostics false]
   test       --dataroot DIR --name NAME [--results_dir ./results] [--direction AtoB] [--num_test 50] [--epoch latest]
-  translate  --weights FILE(.pth|.safetensors) --input IMG|DIR --output IMG|DIR [--netG auto] [--ngf N] [--norm instance] [--load_size N]
+  translate  --weights FILE(.pth|.safetensors) --input IMG|DIR --output IMG|DIR [--netG auto] [--ngf N] [--norm instance] [--load_size N] [--eval]
+             keeps each image's size: sides that are not a multiple of 4 (resnet; 128/256 for unet_128/unet_256) are
+             reflect-padded to the next multiple, translated and cropped back, never resized; --load_size 256 resizes
+             to 256×256 first, as the official test.py does. Runs in train mode like test.py unless --eval.
+  evaluate   --dataroot DIR --name NAME [--epoch latest] [--results_dir ./results] [--num_test inf] [--worst 8]
+             failure-mode metrics per direction (diversity/collapse, detail, content, cycle error) on the test set
   demo       trains a small CycleGAN on a built-in synthetic dataset and writes images + report (--out ./demo-output)
 
 Options and defaults follow the official pytorch-CycleGAN-and-pix2pix (e.g. --netG resnet_9blocks, --lr 0.0002).`;
@@ -30,10 +36,12 @@ export function log(msg: string): void {
 }
 
 async function cmdTrain(argv: string[], device: Device): Promise<void> {
-  const o = parseArgs(argv, { ...DEFAULT_TRAIN_OPTIONS, dataroot: '' } as Record<
-    string,
-    ArgValue
-  >) as Partial<TrainOptions>;
+  // --diagnostics false turns off the failure-mode diagnostics (on by default; about 1% of training time).
+  const { diagnostics = true, ...o } = parseArgs(argv, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    dataroot: '',
+    diagnostics: true,
+  } as Record<string, ArgValue>) as Partial<TrainOptions> & { diagnostics?: boolean };
   if (!o.dataroot) throw new CgError('train: --dataroot DIR is required (a folder with trainA/ and trainB/)');
   const name = o.name ?? DEFAULT_TRAIN_OPTIONS.name;
   const dir = join(o.checkpoints_dir ?? DEFAULT_TRAIN_OPTIONS.checkpoints_dir, name);
@@ -45,6 +53,7 @@ async function cmdTrain(argv: string[], device: Device): Promise<void> {
     device,
     source: new NodeImageSource(),
     io: nodeTrainerIO,
+    diagnostics,
     hooks: {
       onProgress: progress,
       onLog: (line) => {
@@ -125,6 +134,9 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     train: cmdTrain,
     test: runTest,
     translate: cmdTranslate,
+    evaluate: async (argv, device) => {
+      await runEvaluate(argv, device);
+    },
     demo: async (argv, device) => {
       await runDemo(argv, device);
     },

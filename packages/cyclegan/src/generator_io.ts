@@ -95,6 +95,19 @@ export function sizeMultiple(spec: GeneratorSpec): number {
  * so the output has the input's size and is never stretched.
  */
 export async function translateImage(net: nn.Module, image: RgbImage, o: TranslateOptions): Promise<RgbImage> {
+  const { data, shape } = await translateToFloat(net, image, o);
+  return tensorToImages(data, shape)[0];
+}
+
+/**
+ * translateImage up to, not including, the uint8 conversion: the generator's
+ * float output `[1, C, H, W]` in [-1, 1] for the (resized, if asked) input size.
+ */
+export async function translateToFloat(
+  net: nn.Module,
+  image: RgbImage,
+  o: TranslateOptions,
+): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
   let img = toChannels(image, o.input_nc as 1 | 3);
   if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
   const { width: W, height: H } = img;
@@ -130,5 +143,5 @@ export async function translateImage(net: nn.Module, image: RgbImage, o: Transla
       cropped.set(data.subarray(src, src + W), (c * H + y) * W);
     }
   }
-  return tensorToImages(cropped, [1, C, H, W])[0];
+  return { data: cropped, shape: [1, C, H, W] };
 }

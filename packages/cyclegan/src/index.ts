@@ -4,6 +4,7 @@ export * from './checkpoint/index.js';
 export { readCheckpoint as loadCheckpoint } from './checkpoint/index.js';
 export { createDataset } from './create_dataset.js';
 export * from './data/index.js';
+export * from './diagnostics/index.js';
 export {
   type LoadGeneratorOptions,
   loadGenerator,
@@ -12,6 +13,7 @@ export {
   type TranslateOptions,
   translateImage as translate,
   translateImage,
+  translateToFloat,
 } from './generator_io.js';
 export { ImagePool, type ImagePoolState } from './image_pool.js';
 export { type GeneratorSpec, inferGenerator, netGName } from './infer.js';

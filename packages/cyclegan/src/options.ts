@@ -105,7 +105,8 @@ function oneOf<T extends string>(bad: string[], name: string, v: string, allowed
 
 /** Throws one OptionError naming every bad network option. */
 export function validateModelOptions(o: ModelOptions, bad: string[] = []): void {
-  oneOf(bad, 'netG', o.netG, GENERATORS);
+  // Besides the official names, resnet_<n>blocks and unet_<n>downs build the same families at other depths.
+  if (!/^resnet_\d+blocks$|^unet_\d+downs$/.test(o.netG)) oneOf(bad, 'netG', o.netG, GENERATORS);
   oneOf(bad, 'netD', o.netD, DISCRIMINATORS);
   oneOf(bad, 'norm', o.norm, NORMS);
   oneOf(bad, 'init_type', o.init_type, INIT_TYPES);
@@ -140,12 +141,7 @@ export function resolveTrainOptions(opts: Partial<TrainOptions> & { dataroot: st
     validateDataOptions(o);
   } catch (e) {
     if (!(e instanceof OptionError)) throw e;
-    bad.push(
-      ...e.message
-        .split('\n')
-        .slice(1)
-        .map((l) => l.trim()),
-    );
+    bad.push(...e.message.replace(/^data options: /, '').split('; '));
   }
   oneOf(bad, 'gan_mode', o.gan_mode, GAN_MODES);
   oneOf(bad, 'lr_policy', o.lr_policy, LR_POLICIES);

@@ -1,3 +1,4 @@
+import { diagnosticsSection } from './diagnostics/report_section.js';
 import { escapeHtml, lineChart } from './svg_chart.js';
 
 /** One logged point of training: the losses (and optional diagnostics) at a global iteration. */
@@ -13,6 +14,8 @@ export interface ReportSample {
   /** PNG bytes, embedded as a data URL so the report is one self-contained file. */
   png: Uint8Array;
   caption?: string;
+  /** Cycle-error heat maps of the same images (PNG), shown beside the grid. */
+  heatMap?: Uint8Array;
 }
 
 export interface ReportInput {
@@ -23,6 +26,8 @@ export interface ReportInput {
   summary?: Record<string, string | number>;
   /** Extra charts (e.g. diagnostics), each a title and the metric keys to plot. */
   metricCharts?: readonly { title: string; keys: readonly string[] }[];
+  /** Set when training ran the failure-mode diagnostics: adds their explanation, latest values and heat-map scale. */
+  diagnostics?: { heatMax: number; probeSize: number };
 }
 
 export function pngDataUrl(png: Uint8Array): string {
@@ -75,7 +80,11 @@ export function renderReport(r: ReportInput): string {
   const samples = r.samples
     .map(
       (s) =>
-        `<figure><img src="${pngDataUrl(s.png)}" alt="${escapeHtml(s.label)}"><figcaption>${escapeHtml(s.label)}${
+        `<figure><img src="${pngDataUrl(s.png)}" alt="${escapeHtml(s.label)}">${
+          s.heatMap
+            ? ` <img src="${pngDataUrl(s.heatMap)}" alt="cycle-error heat maps" title="|rec_A − real_A| (top), |rec_B − real_B| (bottom)">`
+            : ''
+        }<figcaption>${escapeHtml(s.label)}${
           s.caption ? `<br><small>${escapeHtml(s.caption)}</small>` : ''
         }</figcaption></figure>`,
     )
@@ -91,8 +100,13 @@ figure{display:inline-block;margin:8px;vertical-align:top}img{image-rendering:pi
 <h1>${escapeHtml(r.title)}</h1>
 ${summary ? `<h2>Summary</h2><table>${summary}</table>` : ''}
 <h2>Curves</h2><div class="charts">${charts.join('\n')}</div>
+${r.diagnostics ? diagnosticsSection(r.history, r.diagnostics) : ''}
 <h2>Samples</h2>
-<p>Rows of each grid: real_A, fake_B, rec_A, real_B, fake_A, rec_B (columns: images of the batch).</p>
+<p>Rows of each grid: real_A, fake_B, rec_A, real_B, fake_A, rec_B (columns: images of the batch).${
+    r.samples.some((s) => s.heatMap)
+      ? ' Beside it, the cycle-error heat maps of the same images: |rec_A − real_A| (top row) and |rec_B − real_B| (bottom row), channel mean, coloured by the scale above: bright where the round trip loses detail.'
+      : ''
+  }</p>
 ${samples}
 <h2>Options</h2><table>${options}</table>
 </body></html>

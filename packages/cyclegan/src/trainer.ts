@@ -1,10 +1,11 @@
-import type { Device, Tensor } from '@cg/tensor-core';
+import { CgError, type Device, type Tensor } from '@cg/tensor-core';
 import { readCheckpoint } from './checkpoint/index.js';
 import { UnalignedDataset } from './data/dataset.js';
 import type { ImageSource } from './data/files.js';
 import { makeGrid, tensorToImages } from './data/grid.js';
 import type { RgbImage } from './data/image.js';
 import { validateDataset } from './data/validate.js';
+import { type DiagnosticsOptions, TrainingDiagnostics } from './diagnostics/monitor.js';
 import { saveCheckpoint } from './generator_io.js';
 import { CycleGANModel, NET_NAMES, VISUAL_NAMES, type VisualName } from './model.js';
 import { resolveTrainOptions, type TrainOptions } from './options.js';
@@ -31,6 +32,8 @@ export interface TrainProgress {
   imagesPerSec: number;
   etaSec: number;
   lr: number;
+  /** The latest diagnostics (`<metric>_<direction>`), when enabled; measured every display_freq. */
+  metrics?: Record<string, number>;
 }
 
 export interface TrainHooks {
@@ -66,7 +69,18 @@ export function checkpointPath(
 /** The official training loop (train.py) with exact resume, progress, samples and a report. */
 export async function train(
   options: Partial<TrainOptions> & { dataroot: string },
-  ctx: { device: Device; source: ImageSource; io: TrainerIO; hooks?: TrainHooks },
+  ctx: {
+    device: Device;
+    source: ImageSource;
+    io: TrainerIO;
+    hooks?: TrainHooks;
+    /**
+     * Failure-mode diagnostics on a fixed probe set every display_freq (diversity/collapse, detail, content,
+     * cycle error): charted in the report, shown on the log line, with a collapse warning; the report's samples
+     * get cycle-error heat maps. Off unless given.
+     */
+    diagnostics?: boolean | DiagnosticsOptions;
+  },
 ): Promise<TrainResult> {
   const o = resolveTrainOptions(options);
   const { device, source, io } = ctx;
@@ -77,6 +91,16 @@ export async function train(
   await validateDataset(o, source);
   const dataset = await UnalignedDataset.open(o, source);
   const model = new CycleGANModel(device, o, true);
+  let diag: TrainingDiagnostics | null = null;
+  if (ctx.diagnostics) {
+    try {
+      diag = await TrainingDiagnostics.create(device, o, source, ctx.diagnostics === true ? {} : ctx.diagnostics);
+      log(`diagnostics: probe set of ${diag.probeSize} images per domain, measured every ${o.display_freq} iterations`);
+    } catch (e) {
+      if (!(e instanceof CgError)) throw e;
+      log(`diagnostics: off (${e.message})`);
+    }
+  }
   const history: LogPoint[] = [];
   const samples: ReportSample[] = [];
   let loop: LoopState = { epoch: o.epoch_count, epochIter: 0, totalIters: 0, data: dataset.getState() };
@@ -109,6 +133,7 @@ export async function train(
       imagesPerSec: rate,
       etaSec: rate > 0 ? (totalPlanned - alreadyDone) / rate : Number.NaN,
       lr: model.scheduler.lr,
+      metrics: diag?.last?.metrics,
     };
   };
 
@@ -136,27 +161,45 @@ export async function train(
         'images/s': progress().imagesPerSec.toFixed(2),
         'peak GPU bytes (pool)': device.memory().peakBytes,
       },
-      metricCharts: hooks.metricCharts,
+      metricCharts: [...(diag?.charts ?? []), ...(hooks.metricCharts ?? [])],
+      diagnostics: diag ? { heatMax: diag.heatMax, probeSize: diag.probeSize } : undefined,
     });
     await io.writeFile(joinPath(dir, 'report.html'), new TextEncoder().encode(html));
   };
 
+  let inFlight: Promise<void> | null = null;
   outer: for (; loop.epoch <= lastEpoch; ) {
     const epochStart = nowSec();
     for await (const batch of dataset.epoch()) {
       model.optimizeParameters(batch);
+      // Back-pressure, not a readback: wait for the previous step while this one runs.
+      const fence = device.fence();
+      if (inFlight) await inFlight;
+      inFlight = fence;
       loop.totalIters += batch.shapeA[0];
       loop.epochIter += batch.shapeA[0];
       const display = loop.totalIters % o.display_freq === 0;
       if (loop.totalIters % o.print_freq === 0 || display) {
         losses = await model.getCurrentLosses();
         const point: LogPoint = { iter: loop.totalIters, epoch: loop.epoch, losses };
+        let diagLine = '';
+        const warnings: string[] = [];
         if (display) {
           const visuals = model.getCurrentVisuals();
-          if (hooks.metrics) point.metrics = await hooks.metrics(model, visuals);
+          let heatMap: Uint8Array | undefined;
+          if (diag) {
+            const reading = await diag.measure(model);
+            point.metrics = { ...reading.metrics };
+            diagLine = ` | ${reading.line}`;
+            warnings.push(...reading.warnings);
+            const heat = await diag.heatMaps(visuals);
+            if (heat) heatMap = io.encodePng(heat);
+          }
+          if (hooks.metrics) point.metrics = { ...point.metrics, ...(await hooks.metrics(model, visuals)) };
           samples.push({
             label: `epoch ${loop.epoch}, iter ${loop.totalIters}`,
             png: io.encodePng(await visualsGrid(visuals)),
+            heatMap,
           });
           if (samples.length > 12) samples.splice(1, 1); // keep the first and the latest ones
         }
@@ -166,8 +209,10 @@ export async function train(
           `(epoch: ${loop.epoch}, iters: ${loop.epochIter}, total: ${loop.totalIters}, ${p.imagesPerSec.toFixed(2)} img/s) ` +
             Object.entries(losses)
               .map(([k, v]) => `${k}: ${v.toFixed(3)}`)
-              .join(' '),
+              .join(' ') +
+            diagLine,
         );
+        for (const w of warnings) log(w);
         if (display) await writeReport();
       }
       if (loop.totalIters % o.save_latest_freq === 0) {
@@ -195,6 +240,7 @@ export async function train(
   await device.sync();
   await save('latest');
   await writeReport();
+  diag?.dispose();
   return { model, history, totalIters: loop.totalIters, seconds: nowSec() - t0, dir, stopped };
 }
 

@@ -71,8 +71,11 @@ export function decodeElements(bytes: Uint8Array, dtype: DType, littleEndian = t
   const size = DTYPE_SIZE[dtype];
   const n = Math.floor(bytes.length / size);
   if (dtype === 'float32' && littleEndian === hostIsLittleEndian) {
-    // slice() copies into a fresh, aligned buffer, which a Float32Array view needs.
-    return new Float32Array(bytes.slice(0, n * 4).buffer);
+    // Copy into a fresh, aligned buffer, which a Float32Array view needs. Not bytes.slice(): on a Node
+    // Buffer (what fs.readFile returns) slice() is a view of the whole file, not a copy.
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(bytes.subarray(0, n * 4));
+    return out;
   }
   const out = new Float32Array(n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
