@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   dropStaleInstanceNormKeys,
@@ -6,7 +7,7 @@ import {
   readPth,
   readSafetensors,
 } from '../../src/checkpoint/index.js';
-import { expected, expectMatches, fixture } from './helpers.js';
+import { expected, expectMatches, FIXTURES, fixture } from './helpers.js';
 
 const files = expected().files;
 
@@ -24,6 +25,13 @@ describe('readPth on files written by torch.save', () => {
       }
     });
   }
+
+  it('reads a Node Buffer (fs.readFile), whose slice() is a view of the whole file, not a copy', () => {
+    for (const name of ['resnet_g_zip.pth', 'resnet_g_legacy.pth', 'dtypes.safetensors']) {
+      const buffer = readFileSync(new URL(name, FIXTURES));
+      expect(readCheckpoint(buffer, name)).toEqual(readCheckpoint(fixture(name), name));
+    }
+  });
 
   it('reads the python-written safetensors file', () => {
     expectMatches(
