@@ -5,7 +5,9 @@ const quiet = process.argv.includes('--quiet');
 try {
   const device = await requestDevice();
   const a = device.adapter;
-  console.log(`[setup] WebGPU adapter: ${a.description || a.architecture} (${a.backend}, ${a.featureLevel}${a.isSoftware ? ', software' : ''})`);
+  console.log(
+    `[setup] WebGPU adapter: ${a.description || a.architecture} (${a.backend}, ${a.featureLevel}${a.isSoftware ? ', software' : ''})`,
+  );
   device.release();
 } catch (e) {
   if (!quiet) console.error(e.message);

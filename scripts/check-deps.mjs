@@ -3,7 +3,7 @@
 // - no import cycles between files;
 // - Node built-ins only in files whose names say so (node.ts, cli*.ts, fs-*.ts, platform/node.ts);
 // - Dawn (`webgpu`) and navigator.gpu only under platform/.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -42,13 +42,18 @@ for (const pkg of ORDER) {
         if (i < 0 || i >= ORDER.indexOf(pkg)) {
           problems.push(`${rel}: imports ${spec}, against the direction ${ORDER.join(' ← ')}`);
         }
-      } else if (spec.startsWith('node:') || ['fs', 'path', 'os', 'url', 'child_process', 'zlib', 'crypto'].includes(spec)) {
-        if (!NODE_FILE.test(file)) problems.push(`${rel}: imports Node built-in '${spec}' (only node.ts, cli*.ts, fs-*.ts may)`);
+      } else if (
+        spec.startsWith('node:') ||
+        ['fs', 'path', 'os', 'url', 'child_process', 'zlib', 'crypto'].includes(spec)
+      ) {
+        if (!NODE_FILE.test(file))
+          problems.push(`${rel}: imports Node built-in '${spec}' (only node.ts, cli*.ts, fs-*.ts may)`);
       } else if (spec === 'webgpu' && !rel.includes('/platform/')) {
         problems.push(`${rel}: imports Dawn ('webgpu') outside platform/`);
       }
     }
-    if (/navigator\.gpu/.test(text) && !rel.includes('/platform/')) problems.push(`${rel}: uses navigator.gpu outside platform/`);
+    if (/navigator\.gpu/.test(text) && !rel.includes('/platform/'))
+      problems.push(`${rel}: uses navigator.gpu outside platform/`);
     graph.set(file, deps);
   }
 }
@@ -62,7 +67,10 @@ function visit(f) {
   for (const d of graph.get(f) ?? []) {
     if (!graph.has(d)) continue;
     if (colour.get(d) === 1) {
-      const cycle = stack.slice(stack.indexOf(d)).concat(d).map((p) => relative(root, p));
+      const cycle = stack
+        .slice(stack.indexOf(d))
+        .concat(d)
+        .map((p) => relative(root, p));
       problems.push(`import cycle: ${cycle.join(' → ')}`);
     } else if (!colour.get(d)) visit(d);
   }

@@ -19,7 +19,12 @@ describe('device acquisition', () => {
     // No ICD: point the Vulkan loader at nothing; Dawn's OpenGL path cannot start without EGL either.
     const r = spawnSync(process.execPath, [`${here}/fixtures/no_adapter.mjs`], {
       encoding: 'utf8',
-      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json', VK_DRIVER_FILES: '/nonexistent.json', EGL_PLATFORM: 'none' },
+      env: {
+        ...process.env,
+        VK_ICD_FILENAMES: '/nonexistent.json',
+        VK_DRIVER_FILES: '/nonexistent.json',
+        EGL_PLATFORM: 'none',
+      },
       timeout: 60_000,
     });
     expect(r.status, r.stderr).toBe(0);

@@ -1,4 +1,4 @@
-import { type Device, LifetimeError, ShapeError, Tensor, bucketSize, keep, tidy } from '@cg/tensor-core';
+import { bucketSize, type Device, keep, LifetimeError, ShapeError, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../test/helpers/device.js';
 
