@@ -135,7 +135,7 @@ export async function runDemo(argv: string[], device: Device, quiet = false): Pr
   log(`demo:   G_A(A) ${b.fake_B.toFixed(1)}  → ${(100 * progressAtoB).toFixed(0)}% of the way from A to B`);
   log(`demo:   G_B(B) ${b.fake_A.toFixed(1)}  → ${(100 * progressBtoA).toFixed(0)}% of the way from B to A`);
   log(`demo: failure-mode metrics of the trained model on the ${test.A.length} + ${test.B.length} held-out images:`);
-  log(formatMetrics(metrics).replace(/^/gm, '  '));
+  log(formatMetrics(metrics).replace(/^(?=.)/gm, '  '));
   for (const d of ['AtoB', 'BtoA'] as const) for (const f of evaluation[d].findings) log(`  ! ${f}`);
   log(
     `demo: wrote ${join(a.out, 'A_to_B.png')}, ${join(a.out, 'B_to_A.png')} (top row input, bottom row translation),`,

@@ -128,7 +128,7 @@ export async function runEvaluate(argv: string[], device: Device): Promise<Evalu
     json[d] = { ...rest, worst };
   }
   await writeFile(join(outDir, 'metrics.json'), `${JSON.stringify(json, null, 2)}\n`);
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(o.name)}: worst-aligned test images</title></head><body>
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(o.name)}: worst-aligned test images</title><style>img{image-rendering:pixelated}</style></head><body>
 <h1>${escapeHtml(o.name)} (epoch ${escapeHtml(o.epoch)}): lowest content scores</h1>
 <p>cycle_error column: |rec − real| coloured inferno from black (0) to yellow (≥ ${o.heat_max}, model units).</p>
 <table>${rows.join('\n')}</table></body></html>\n`;
@@ -146,7 +146,7 @@ export async function runEvaluate(argv: string[], device: Device): Promise<Evalu
   }
   console.log(out.join('\n'));
   process.stderr.write(
-    `evaluated in ${seconds.toFixed(1)} s; wrote ${join(outDir, 'metrics.json')} and the ${o.worst} worst-aligned images per direction (with heat maps) to ${worstDir} (index.html beside it)\n`,
+    `evaluated in ${seconds.toFixed(1)} s; wrote ${join(outDir, 'metrics.json')} and the ${Math.max(result.AtoB.worst.length, result.BtoA.worst.length)} worst-aligned images per direction (with heat maps) to ${worstDir} (index.html beside it)\n`,
   );
   return result;
 }

@@ -36,6 +36,14 @@ export function pngDataUrl(png: Uint8Array): string {
   return `data:image/png;base64,${btoa(s)}`;
 }
 
+/** Small grids (e.g. 32-pixel demo images) are shown at 2× so their pixels can be seen; read from the PNG header. */
+function zoom(png: Uint8Array): string {
+  if (png.length < 24) return '';
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  const [w, h] = [view.getUint32(16), view.getUint32(20)];
+  return h < 400 && w < 400 ? ` width="${2 * w}" height="${2 * h}"` : '';
+}
+
 function seriesOf(
   history: readonly LogPoint[],
   pick: (p: LogPoint) => Record<string, number> | undefined,
@@ -80,9 +88,9 @@ export function renderReport(r: ReportInput): string {
   const samples = r.samples
     .map(
       (s) =>
-        `<figure><img src="${pngDataUrl(s.png)}" alt="${escapeHtml(s.label)}">${
+        `<figure><img src="${pngDataUrl(s.png)}" alt="${escapeHtml(s.label)}"${zoom(s.png)}>${
           s.heatMap
-            ? ` <img src="${pngDataUrl(s.heatMap)}" alt="cycle-error heat maps" title="|rec_A − real_A| (top), |rec_B − real_B| (bottom)">`
+            ? ` <img src="${pngDataUrl(s.heatMap)}" alt="cycle-error heat maps" title="|rec_A − real_A| beside rec_A, |rec_B − real_B| beside rec_B"${zoom(s.heatMap)}>`
             : ''
         }<figcaption>${escapeHtml(s.label)}${
           s.caption ? `<br><small>${escapeHtml(s.caption)}</small>` : ''
@@ -104,7 +112,7 @@ ${r.diagnostics ? diagnosticsSection(r.history, r.diagnostics) : ''}
 <h2>Samples</h2>
 <p>Rows of each grid: real_A, fake_B, rec_A, real_B, fake_A, rec_B (columns: images of the batch).${
     r.samples.some((s) => s.heatMap)
-      ? ' Beside it, the cycle-error heat maps of the same images: |rec_A − real_A| (top row) and |rec_B − real_B| (bottom row), channel mean, coloured by the scale above: bright where the round trip loses detail.'
+      ? ' Beside it, the cycle-error heat maps of the same images, level with their reconstructions: |rec_A − real_A| beside rec_A, |rec_B − real_B| beside rec_B (channel mean, coloured by the scale above): bright where the round trip loses detail.'
       : ''
   }</p>
 ${samples}

@@ -1,24 +1,18 @@
-export * from './ops/binary.js';
-export * from './ops/reduce.js';
-export * from './ops/unary.js';
-export { flatGroupIndex, flatWorkgroups, type KernelCall, MAX_GROUPS_PER_DIM, Params, runKernel } from './runtime.js';
-export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';
 export * from './ops/activation_backward.js';
 export * from './ops/adam.js';
-export * from './ops/dropout.js';
-export * from './ops/loss.js';
 export * from './ops/batch_norm2d.js';
+export * from './ops/binary.js';
 export * from './ops/concat.js';
-export * from './ops/pad2d.js';
-export * from './ops/upsample2d.js';
+export { CONV_STRATEGIES, type ConvStrategy, convStrategy, setConvStrategy } from './ops/conv_strategy.js';
 export {
-  type Combine,
-  instanceNorm2d,
-  instanceNorm2dBackward,
-  instanceNorm2dBackwardRef,
-  instanceNorm2dRef,
-  type NormTuning,
-} from './ops/instance_norm2d.js';
+  type ConvTranspose2dOptions,
+  convTranspose2d,
+  convTranspose2dBackwardInput,
+  convTranspose2dBackwardRef,
+  convTranspose2dBackwardWeight,
+  convTranspose2dOutputShape,
+  convTranspose2dRef,
+} from './ops/conv_transpose2d.js';
 export {
   type Conv2dOptions,
   conv2d,
@@ -29,14 +23,21 @@ export {
   conv2dOutputShape,
   conv2dRef,
 } from './ops/conv2d.js';
+export * from './ops/dropout.js';
 export {
-  type ConvTranspose2dOptions,
-  convTranspose2d,
-  convTranspose2dBackwardInput,
-  convTranspose2dBackwardRef,
-  convTranspose2dBackwardWeight,
-  convTranspose2dOutputShape,
-  convTranspose2dRef,
-} from './ops/conv_transpose2d.js';
-export { CONV_STRATEGIES, type ConvStrategy, convStrategy, setConvStrategy } from './ops/conv_strategy.js';
+  type Combine,
+  instanceNorm2d,
+  instanceNorm2dBackward,
+  instanceNorm2dBackwardRef,
+  instanceNorm2dRef,
+  type NormTuning,
+} from './ops/instance_norm2d.js';
+export * from './ops/loss.js';
 export { type MatmulOptions, matmul, matmulRef } from './ops/matmul.js';
+export * from './ops/metrics.js';
+export * from './ops/pad2d.js';
+export * from './ops/reduce.js';
+export * from './ops/unary.js';
+export * from './ops/upsample2d.js';
+export { flatGroupIndex, flatWorkgroups, type KernelCall, MAX_GROUPS_PER_DIM, Params, runKernel } from './runtime.js';
+export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';

@@ -1,4 +1,4 @@
-import { type Device, Tensor, tidy } from '@cg/tensor-core';
+import { DataError, type Device, Tensor, tidy } from '@cg/tensor-core';
 import { UnalignedDataset } from '../data/dataset.js';
 import type { ImageSource } from '../data/files.js';
 import { makeGrid } from '../data/grid.js';
@@ -41,6 +41,8 @@ export interface DiagnosticsReading {
   line: string;
   /** Collapse warnings (with the official advice), empty when healthy. */
   warnings: string[];
+  /** Wall time of this measurement, readback included. */
+  seconds: number;
 }
 
 /** The report charts of the tracked metrics. */
@@ -97,17 +99,15 @@ export class TrainingDiagnostics {
     source: ImageSource,
     options: DiagnosticsOptions = {},
   ): Promise<TrainingDiagnostics> {
-    const probe = await UnalignedDataset.open(
-      { ...o, serial_batches: true, no_flip: true, batch_size: 1, max_dataset_size: Number.POSITIVE_INFINITY },
-      source,
-    );
-    const count = Math.min(options.probeSize ?? 8, probe.folderA.length, probe.folderB.length);
+    const all = await UnalignedDataset.open({ ...o, serial_batches: true, no_flip: true, batch_size: 1 }, source);
+    const count = Math.min(options.probeSize ?? 8, all.folderA.length, all.folderB.length);
+    // Folders are sorted before capping, so these are the first `count` images of each domain.
     const limited = await UnalignedDataset.open(
       { ...o, serial_batches: true, no_flip: true, batch_size: count, max_dataset_size: count },
       source,
     );
     const batch = (await limited.epoch(0).next()).value;
-    if (!batch) throw new Error('diagnostics: the probe set is empty');
+    if (!batch) throw new DataError('diagnostics: the probe set is empty');
     const probeA = Tensor.fromArray(device, batch.A, batch.shapeA);
     const probeB = Tensor.fromArray(device, batch.B, batch.shapeB);
     // The real images never change: their diversity is measured once.
@@ -140,6 +140,7 @@ export class TrainingDiagnostics {
 
   /** Runs both generators over the probe set and returns the metrics; one GPU→CPU readback. */
   async measure(g: Generators): Promise<DiagnosticsReading> {
+    const t0 = performance.now();
     const nets = [g.netG_A, g.netG_B];
     const wasTraining = nets.map((n) => n.training);
     for (const n of nets) n.eval();
@@ -183,22 +184,34 @@ export class TrainingDiagnostics {
     });
     const warnings = this.watch.update({ AtoB: byDirection.AtoB.diversity, BtoA: byDirection.BtoA.diversity });
     const line = `diversity ${DIRECTIONS.map((d) => `${ARROW[d]} ${byDirection[d].diversity.toFixed(2)}`).join(' ')}`;
-    this.latest = { metrics: flatten(byDirection), byDirection, line, warnings };
+    this.latest = {
+      metrics: flatten(byDirection),
+      byDirection,
+      line,
+      warnings,
+      seconds: (performance.now() - t0) / 1000,
+    };
     return this.latest;
   }
 
   /**
-   * Cycle-error heat maps of a batch of visuals: row 1 |rec_A − real_A|, row 2 |rec_B − real_B|, one column
-   * per image, inferno from black (0) to yellow (≥ heatMax). Null when the visuals lack a cycle.
+   * Cycle-error heat maps of a batch of visuals, laid out like visualsGrid (rows real_A, fake_B, rec_A, real_B,
+   * fake_A, rec_B; one column per image; 2-pixel gaps) with |rec_A − real_A| in the rec_A row, |rec_B − real_B|
+   * in the rec_B row and the other rows blank (white), so that beside the sample grid each map lines up with its
+   * reconstruction. Inferno from black (0) to yellow (≥ heatMax). Null when the visuals lack a cycle.
    */
   async heatMaps(visuals: Partial<Record<VisualName, Tensor>>): Promise<RgbImage | null> {
     const { real_A, rec_A, real_B, rec_B } = visuals;
     if (!real_A || !rec_A || !real_B || !rec_B) return null;
     const maps = tidy(() => [cycleHeatMap(real_A, rec_A, this.heatMax), cycleHeatMap(real_B, rec_B, this.heatMax)]);
     const [a, b] = await readAll(this.device, maps);
-    const images = [...rgb01ToImages(a, maps[0].shape), ...rgb01ToImages(b, maps[1].shape)];
+    const heatA = rgb01ToImages(a, maps[0].shape);
+    const heatB = rgb01ToImages(b, maps[1].shape);
     for (const t of maps) t.dispose();
-    return makeGrid(images, real_A.shape[0], 2);
+    const blank = (img: RgbImage): RgbImage => ({ ...img, data: new Uint8Array(img.data.length).fill(255) });
+    const blanks = heatA.map(blank);
+    const rows = [blanks, blanks, heatA, blanks, blanks, heatB];
+    return makeGrid(rows.flat(), real_A.shape[0], 2, 255);
   }
 
   dispose(): void {
