@@ -242,8 +242,9 @@ export class Device {
   }
 
   /**
-   * Destroys the GPU device and drops the platform handle, so a Node process
-   * can exit by itself. Tensors on this device become unusable.
+   * Destroys the GPU device, so a Node process can exit by itself. Tensors on
+   * this device become unusable. The platform handle stays referenced: see
+   * platform/node.ts for why dawn.node must never collect it.
    */
   release(): void {
     if (this.released) return;
@@ -251,7 +252,6 @@ export class Device {
     this.encoder = null;
     this.pass = null;
     this.gpu.destroy();
-    this.keepAlive = null;
   }
 
   private currentEncoder(): GPUCommandEncoder {

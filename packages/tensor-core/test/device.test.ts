@@ -32,6 +32,17 @@ describe('device acquisition', () => {
     expect(r.stdout).toMatch(/bookworm-backports/);
   });
 
+  it('release() lets a process exit cleanly, used or not (dawn.node exit-crash regression)', () => {
+    for (const mode of ['idle', 'use', 'idle']) {
+      const r = spawnSync(process.execPath, [`${here}/fixtures/release_exit.mjs`, mode], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.status, `${mode}: status ${r.status} signal ${r.signal}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain('released');
+    }
+  });
+
   it('survives garbage collection of the Dawn instance while a device is alive (dawn.node 0.6.2 crash regression)', () => {
     const r = spawnSync(process.execPath, ['--expose-gc', `${here}/fixtures/gc_alive.mjs`], {
       encoding: 'utf8',

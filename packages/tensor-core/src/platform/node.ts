@@ -25,6 +25,21 @@ export interface NodeDeviceOptions {
 type Instance = ReturnType<typeof create>;
 
 /**
+ * Every Dawn instance this process created, held until exit. dawn.node
+ * 0.6.2 crashes when an instance is garbage-collected under a live device
+ * (DESIGN §2) and also, measured here, when it is collected after its device
+ * was destroyed (SIGSEGV at exit, 7 of 7 runs). Holding them does not keep
+ * the process alive; it costs a few kilobytes per device.
+ */
+const instances: Instance[] = [];
+
+function newInstance(flags: string[]): Instance {
+  const instance = create(flags);
+  instances.push(instance);
+  return instance;
+}
+
+/**
  * Acquires a GPUDevice through Dawn: a real GPU adapter first, then any core
  * adapter (lavapipe), then Mesa's OpenGL in compatibility mode. Throws one
  * DeviceError that lists every attempt when all fail.
@@ -39,7 +54,7 @@ export async function requestDevice(options: NodeDeviceOptions = {}): Promise<De
   for (const attempt of attempts) {
     try {
       if (attempt === 'gpu' || attempt === 'core') {
-        vulkan ??= create([]);
+        vulkan ??= newInstance([]);
         const adapter = await vulkan.requestAdapter({ powerPreference: 'high-performance' });
         if (!adapter) {
           tried.push(`${attempt}: requestAdapter() returned null`);
@@ -54,7 +69,7 @@ export async function requestDevice(options: NodeDeviceOptions = {}): Promise<De
       }
       // Dawn reads EGL_PLATFORM when the OpenGL backend starts.
       process.env.EGL_PLATFORM ??= 'surfaceless';
-      const gl = create(['backend=opengl']);
+      const gl = newInstance(['backend=opengl']);
       const adapter = await gl.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
       if (!adapter) {
         tried.push('compat: OpenGL (EGL surfaceless) requestAdapter() returned null');
