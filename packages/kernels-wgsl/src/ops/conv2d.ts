@@ -4,9 +4,9 @@ import { sizeOf } from '../shape.js';
 import {
   type ConvStrategy,
   convStrategy,
-  MAX_FLOPS_PER_DISPATCH,
+  dispatchBudget,
   registerTile,
-  TILED,
+  tiledTile,
   weightGradTile,
 } from './conv_strategy.js';
 import { runTiledGemm, type TiledGemm, tiledKChunk } from './matmul.js';
@@ -74,7 +74,7 @@ export function convGeometry(op: string, opts: Conv2dOptions, ctx: () => string)
 export function expect4(op: string, name: string, layout: string, shape: Shape, ctx: () => string): void {
   if (shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
     throw new ShapeError(
-      `${op}: ${name} must be ${layout} with every dimension ≥ 1 (got ${fmtShape(shape)}; ${ctx()})`,
+      `${op}: ${name} must be ${layout} (expected 4 dimensions, each ≥ 1, got ${fmtShape(shape)}; ${ctx()})`,
     );
   }
 }
@@ -319,7 +319,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }`;
   const flopsPerGroupRow = 2 * gx * tm * wg * tn * CAB;
-  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerGroupRow)));
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerGroupRow)));
   const key = `register|${tm},${tn},${wg}|${specKey(s)}`;
   for (let off = 0; off < gy; off += perDispatch) {
     runKernel({
@@ -504,11 +504,12 @@ export function weightGrad(
     const lanes = Math.ceil(C / ci) * Math.ceil(kH / khb);
     groups = Math.ceil(O / tm) * Math.ceil(lanes / Math.min(32, Math.ceil(lanes / 8) * 8));
   } else {
-    groups = Math.ceil(O / TILED.bm) * Math.ceil((C * kH * kW) / TILED.bn);
+    const { bm, bn } = tiledTile(O);
+    groups = Math.ceil(O / bm) * Math.ceil((C * kH * kW) / bn);
   }
   // Split the reduction so both cores (or all GPU cores) get work and no dispatch runs too long.
   const minGroups = strategy === 'register' ? 8 : 128;
-  let splits = Math.max(Math.ceil(minGroups / groups), Math.ceil(flops / MAX_FLOPS_PER_DISPATCH));
+  let splits = Math.max(Math.ceil(minGroups / groups), Math.ceil(flops / dispatchBudget.maxFlops));
   splits = Math.max(1, Math.min(splits, rows, 64));
   // Drop slices that would be empty once the reduction is cut into equal chunks.
   if (strategy === 'register') splits = Math.ceil(rows / Math.ceil(rows / splits));
@@ -669,7 +670,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }`;
   const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
-  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerSplit)));
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
   const key = `register|${tm},${R},${khb},${CI},${wg}|${N},${O},${Ho},${Wo},${C},${H},${W},${kH},${kW},${sH},${sW},${pH},${pW},${splits}`;
   for (let zoff = 0; zoff < splits; zoff += perDispatch) {
     runKernel({

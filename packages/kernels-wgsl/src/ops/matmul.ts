@@ -1,7 +1,7 @@
 import { fmtShape, ShapeError, Tensor } from '@cg/tensor-core';
 import { MAX_GROUPS_PER_DIM, Params, runKernel, sameDevice } from '../runtime.js';
 import { expectRank } from '../shape.js';
-import { type ConvStrategy, convStrategy, MAX_FLOPS_PER_DISPATCH, TILED } from './conv_strategy.js';
+import { type ConvStrategy, convStrategy, dispatchBudget, TILED_BK, tiledTile } from './conv_strategy.js';
 
 /**
  * Dense matmul and the workgroup-memory GEMM template that the convolution
@@ -30,11 +30,11 @@ export interface TiledGemm {
 
 /** K elements per split slice, a multiple of the K tile. */
 export function tiledKChunk(g: Pick<TiledGemm, 'K' | 'kSplit'>): number {
-  return Math.ceil(Math.ceil(g.K / g.kSplit) / TILED.bk) * TILED.bk;
+  return Math.ceil(Math.ceil(g.K / g.kSplit) / TILED_BK) * TILED_BK;
 }
 
 export function tiledGemmWgsl(g: TiledGemm): string {
-  const { bm, bn, bk, wgx, wgy } = TILED;
+  const { bm, bn, bk, wgx, wgy } = tiledTile(g.M);
   const threads = wgx * wgy;
   const rm = bm / wgy; // outputs per invocation along m
   const rn = bn / wgx;
@@ -106,11 +106,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3
 
 /** Dispatches a tiled GEMM, cut along N into several dispatches when one would run too long. */
 export function runTiledGemm(g: TiledGemm, key: string, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
-  const { bm, bn } = TILED;
+  const { bm, bn } = tiledTile(g.M);
   const gx = Math.ceil(g.N / bn);
   const gy = Math.ceil(g.M / bm);
-  const flopsPerColumn = 2 * g.K * Math.min(g.M, gy * bm) * bn;
-  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerColumn)));
+  // Budget the work the hardware does, padding included.
+  const flopsPerColumn = 2 * g.K * gy * bm * bn;
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerColumn)));
   if (gy > MAX_GROUPS_PER_DIM || g.kSplit > MAX_GROUPS_PER_DIM) {
     throw new ShapeError(`${g.op}: GEMM of ${g.M}×${g.N}×${g.K} is too large for one dispatch grid`);
   }
@@ -195,7 +196,7 @@ function matmulRegister(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K
   }
   for (let i = 0; i < tm; i++) for (let v = 0; v < q; v++) keep.push(`res[${i * q + v}] = c${i}_${v};`);
   const flopsPerGroupColumn = 2 * gx * tm * K * wg * tn;
-  const perDispatch = Math.max(1, Math.floor(MAX_FLOPS_PER_DISPATCH / flopsPerGroupColumn));
+  const perDispatch = Math.max(1, Math.floor(dispatchBudget.maxFlops / flopsPerGroupColumn));
   for (let off = 0; off < gy; off += perDispatch) {
     runKernel({
       op: 'matmul',
