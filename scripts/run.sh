@@ -5,12 +5,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$HOME/.local/bin:$PATH"
 case "${1:-}" in
-  demo) shift; pnpm -s cyclegan demo "$@" ;;
+  demo) shift; pnpm --silent cyclegan demo "$@" ;;
   test)
     shift
-    pnpm -s lint
-    pnpm -s check:deps
-    pnpm -s test:unit "$@"
+    pnpm --silent lint
+    pnpm --silent check:deps
+    pnpm --silent test:unit "$@"
+    pnpm --silent test:browser
     ;;
   *) echo "usage: scripts/run.sh demo|test" >&2; exit 2 ;;
 esac

@@ -30,7 +30,7 @@ fi
 
 # 3. Dependencies (pnpm skips the work when node_modules matches the lockfile)
 stamp=node_modules/.cg-install-stamp
-lockhash=$(sha256sum pnpm-lock.yaml package.json packages/*/package.json bench/package.json test/package.json | sha256sum | cut -c1-16)
+lockhash=$(sha256sum pnpm-lock.yaml package.json packages/*/package.json apps/*/package.json bench/package.json test/package.json | sha256sum | cut -c1-16)
 if [[ ! -f $stamp || "$(cat $stamp)" != "$lockhash" ]]; then
   step "installing dependencies"
   pnpm install --frozen-lockfile --reporter=silent
@@ -39,9 +39,26 @@ fi
 
 # 4. Build (tsc -b is incremental)
 step "building"
-pnpm -s build
+pnpm --silent build
 
-# 5. A WebGPU adapter
+# 5. Browsers for `pnpm test:browser`: Debian's own chromium and firefox-esr, never a downloaded build.
+# Only when missing, and only as root or with permission (like Mesa below); without, a note and go on.
+browsers=()
+[[ -x /usr/bin/chromium ]] || browsers+=(chromium)
+[[ -x /usr/bin/firefox-esr ]] || browsers+=(firefox-esr)
+if ((${#browsers[@]})); then
+  if ((INSTALL_SYSTEM == 1)) || [[ $(id -u) == 0 || "${CG_USE_SUDO:-}" == 1 ]]; then
+    step "installing ${browsers[*]} (Debian packages) for the browser tests"
+    SUDO=""
+    [[ $(id -u) != 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${browsers[@]}" >/dev/null
+  else
+    echo "[setup] the browser tests need ${browsers[*]}: run bash scripts/setup.sh --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh" >&2
+  fi
+fi
+
+# 6. A WebGPU adapter
 if node scripts/check-adapter.mjs --quiet; then
   exit 0
 fi
