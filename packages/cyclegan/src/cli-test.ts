@@ -29,7 +29,8 @@ export async function runTest(argv: string[], device: Device): Promise<void> {
     for (const format of [o.checkpoint_format, o.checkpoint_format === 'pth' ? 'safetensors' : 'pth'] as const) {
       const path = checkpointPath({ ...o, checkpoint_format: format }, o.epoch, net);
       try {
-        return (await loadGeneratorFile(device, path, { netG: o.netG, ngf: o.ngf, norm: o.norm, log })).net;
+        // The architecture comes from the checkpoint's keys unless the user names it.
+        return (await loadGeneratorFile(device, path, { netG: a.netG, ngf: a.ngf, norm: a.norm, log })).net;
       } catch (e) {
         if (!(e instanceof CgError) || !/cannot read/.test(e.message)) throw e;
       }

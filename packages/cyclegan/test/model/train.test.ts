@@ -146,3 +146,50 @@ describe('training end to end', () => {
     expect(device.memory().liveBytes).toBe(before.liveBytes);
   });
 });
+
+describe('test command', () => {
+  it('writes results/<name>/test_latest/images/*_{real_A,fake_B,rec_A,real_B,fake_A,rec_B}.png and index.html', async () => {
+    const { writePng } = await import('../../src/data/fs-images.js');
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const r = await train(tiny('testcmd', { n_epochs: 1, n_epochs_decay: 0 }), {
+      device,
+      source: source(),
+      io: nodeTrainerIO,
+    });
+    r.model.dispose();
+    const d = makeSyntheticDomains(3, 16, new Rng(9));
+    const root = join(dir, 'testdata');
+    for (const [k, img] of d.A.entries()) await writePng(join(root, 'testA', `a${k}.png`), img);
+    for (const [k, img] of d.B.entries()) await writePng(join(root, 'testB', `b${k}.png`), img);
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+    const res = spawnSync(
+      process.execPath,
+      [
+        cli,
+        'test',
+        '--dataroot',
+        root,
+        '--name',
+        'testcmd',
+        '--checkpoints_dir',
+        dir,
+        '--results_dir',
+        join(dir, 'results'),
+        '--crop_size',
+        '16',
+        '--num_test',
+        '2',
+      ],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
+    expect(res.status, res.stderr).toBe(0);
+    const images = await readdir(join(dir, 'results', 'testcmd', 'test_latest', 'images'));
+    const expected = ['a0', 'a1'].flatMap((s) =>
+      ['real_A', 'fake_B', 'rec_A', 'real_B', 'fake_A', 'rec_B'].map((v) => `${s}_${v}.png`),
+    );
+    expect(images.sort()).toEqual(expected.sort());
+    const html = await readFile(join(dir, 'results', 'testcmd', 'test_latest', 'index.html'), 'utf8');
+    expect(html).toContain('a1_fake_B.png');
+  });
+});
