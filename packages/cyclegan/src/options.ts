@@ -137,12 +137,7 @@ export function resolveTrainOptions(opts: Partial<TrainOptions> & { dataroot: st
     dataroot: opts.dataroot,
   };
   const bad: string[] = [];
-  try {
-    validateDataOptions(o);
-  } catch (e) {
-    if (!(e instanceof OptionError)) throw e;
-    bad.push(...e.message.replace(/^data options: /, '').split('; '));
-  }
+  validateDataOptions(o, bad);
   oneOf(bad, 'gan_mode', o.gan_mode, GAN_MODES);
   oneOf(bad, 'lr_policy', o.lr_policy, LR_POLICIES);
   for (const k of ['lambda_A', 'lambda_B', 'lambda_identity', 'pool_size'] as const) {

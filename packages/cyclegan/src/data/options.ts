@@ -59,8 +59,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /** Throws an OptionError naming every bad option and what would work. */
-export function validateDataOptions(o: DataOptions): void {
-  const bad: string[] = [];
+export function validateDataOptions(o: DataOptions, into?: string[]): void {
+  const bad: string[] = into ?? [];
   const posInt = (name: keyof DataOptions, v: number) => {
     if (!Number.isInteger(v) || v < 1) bad.push(`--${name} must be a positive integer (got ${v})`);
   };
@@ -86,5 +86,6 @@ export function validateDataOptions(o: DataOptions): void {
         'use a crop_size ≤ load_size (official defaults: load_size 286, crop_size 256)',
     );
   }
-  if (bad.length > 0) throw new OptionError(`data options: ${bad.join('; ')}`);
+  // With `into`, the caller collects these with its own problems and throws once.
+  if (!into && bad.length > 0) throw new OptionError(`data options: ${bad.join('; ')}`);
 }
