@@ -57,6 +57,8 @@ export class Device {
   private readonly storagePool: BufferPool;
   private readonly uniformPool: BufferPool;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** getBindGroupLayout() makes a new object per call; a training step dispatches thousands of times. */
+  private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatchesInEncoder = 0;
@@ -185,7 +187,12 @@ export class Device {
       this.uniformsInEncoder.push(u);
       entries.push({ binding: buffers.length, resource: { buffer: u, size: Math.ceil(params.byteLength / 16) * 16 } });
     }
-    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    let layout = this.layouts.get(pipeline);
+    if (!layout) {
+      layout = pipeline.getBindGroupLayout(0);
+      this.layouts.set(pipeline, layout);
+    }
+    const bindGroup = this.gpu.createBindGroup({ layout, entries });
     if (!this.pass) this.pass = this.currentEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
