@@ -1,5 +1,6 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { MAX_GROUPS_PER_DIM, Params, runKernel } from '../runtime.js';
+import { Params, runKernel } from '../runtime.js';
+import { rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
 
 /**
  * Spatial padding of NCHW tensors: reflect, replicate and zero, forward and
@@ -21,10 +22,6 @@ const OPS: Record<PadMode, string> = {
   replicate: 'replicationPad2d',
   zero: 'zeroPad2d',
 };
-
-const WG = 64;
-/** About this many elements per workgroup: whole rows, at least one. */
-const ELEMENTS_PER_GROUP = 1024;
 
 interface Geometry {
   planes: number;
@@ -92,27 +89,6 @@ struct P { H: i32, W: i32, HO: i32, WO: i32, top: i32, left: i32, bottom: i32, r
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<uniform> u: P;`;
 
-/**
- * Workgroup (x, y|z) owns rowsPerGroup rows of plane y|z; its threads stride
- * each row's columns. No index is ever divided (a vector integer divide is
- * scalarised lane by lane on a CPU adapter), and the per-row part of the
- * index arithmetic is uniform across the workgroup.
- */
-const main = (rowSetup: string, body: string) => /* wgsl */ `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let p = i32(wid.y + wid.z * nwg.y);
-  if (u32(p) >= u.planes) { return; }
-  let r0 = i32(wid.x) * u.rowsPerGroup;
-  let r1 = min(r0 + u.rowsPerGroup, u.rows);
-  for (var r = r0; r < r1; r++) {
-    ${rowSetup}
-    for (var c = i32(lid); c < u.cols; c += ${WG}) {
-      ${body}
-    }
-  }
-}`;
-
 // Source index along one axis of the input for output coordinate i - pad.
 const MAP: Record<PadMode, string> = {
   // -i mirrors without repeating the edge; valid because every pad < size.
@@ -124,7 +100,7 @@ const MAP: Record<PadMode, string> = {
 function forwardWgsl(mode: PadMode): string {
   return `${header}
 ${MAP[mode]}
-${main(
+${rowPlanesMain(
   `let ih = srcIndex(r - u.top, u.H);
     let srcRow = (p * u.H + ih) * u.W;
     let dstRow = (p * u.HO + r) * u.WO;`,
@@ -190,7 +166,7 @@ function backwardWgsl(mode: PadMode): string {
       dst[dxRow + c] = select(0.0, src[max(dyPlane + oh * u.WO + ow, 0)], inside);`;
   }
   return `${header}
-${main(row, col)}`;
+${rowPlanesMain(row, col)}`;
 }
 
 /** The kernels index with i32. */
@@ -201,8 +177,7 @@ function checkIndexable(op: string, shape: Shape): void {
 
 /** One dispatch over every plane of `dst`, whose planes are rows × cols. */
 function launch(op: string, wgsl: () => string, g: Geometry, src: Tensor, dst: Tensor, rows: number, cols: number) {
-  const rowsPerGroup = Math.max(1, Math.floor(ELEMENTS_PER_GROUP / cols));
-  const z = Math.ceil(g.planes / MAX_GROUPS_PER_DIM);
+  const { rowsPerGroup, workgroups } = rowPlanesDispatch(g.planes, rows, cols);
   runKernel({
     op,
     key: '',
@@ -212,7 +187,7 @@ function launch(op: string, wgsl: () => string, g: Geometry, src: Tensor, dst: T
     params: new Params()
       .i32(g.H, g.W, g.HO, g.WO, g.top, g.left, g.bottom, g.right, rows, cols, rowsPerGroup)
       .u32(g.planes),
-    workgroups: [Math.ceil(rows / rowsPerGroup), Math.ceil(g.planes / z), z],
+    workgroups,
   });
 }
 

@@ -1,5 +1,6 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { MAX_GROUPS_PER_DIM, Params, runKernel } from '../runtime.js';
+import { Params, runKernel } from '../runtime.js';
+import { rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
 
 /**
  * Integer-factor spatial upsampling of NCHW tensors, nearest and bilinear
@@ -11,10 +12,6 @@ import { MAX_GROUPS_PER_DIM, Params, runKernel } from '../runtime.js';
  */
 
 export type UpsampleMode = 'nearest' | 'bilinear';
-
-const WG = 64;
-/** About this many elements per workgroup: whole rows, at least one. */
-const ELEMENTS_PER_GROUP = 1024;
 
 interface Geometry {
   planes: number;
@@ -65,39 +62,18 @@ fn weight(o: i32, i: i32, n: i32) -> f32 {
   return select(0.0, 1.0 - t.l1, t.i0 == i) + select(0.0, t.l1, t.i1 == i);
 }`;
 
-/**
- * Workgroup (x, y|z) owns rowsPerGroup rows of plane y|z; its threads stride
- * each row's columns. Nothing divides integers per element (a vector
- * integer divide is scalarised lane by lane on a CPU adapter), and the
- * per-row part of the work is uniform across the workgroup.
- */
-const main = (rowSetup: string, body: string) => /* wgsl */ `
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let p = i32(wid.y + wid.z * nwg.y);
-  if (u32(p) >= u.planes) { return; }
-  let r0 = i32(wid.x) * u.rowsPerGroup;
-  let r1 = min(r0 + u.rowsPerGroup, u.rows);
-  for (var r = r0; r < r1; r++) {
-    ${rowSetup}
-    for (var c = i32(lid); c < u.cols; c += ${WG}) {
-      ${body}
-    }
-  }
-}`;
-
 // Forward rows r are output rows. Nearest strides input columns c and
 // writes their S copies, so no column index is divided.
 function forwardWgsl(mode: UpsampleMode): string {
   const body =
     mode === 'nearest'
-      ? main(
+      ? rowPlanesMain(
           `let srcRow = (p * u.H + r / u.S) * u.W;
     let dstRow = (p * u.HO + r) * u.WO;`,
           `let v = src[srcRow + c];
       for (var j = 0; j < u.S; j++) { dst[dstRow + c * u.S + j] = v; }`,
         )
-      : main(
+      : rowPlanesMain(
           `let th = tap(r, u.H);
     let r0 = (p * u.H + th.i0) * u.W;
     let r1 = (p * u.H + th.i1) * u.W;
@@ -121,7 +97,7 @@ function backwardWgsl(mode: UpsampleMode): string {
     let dxRow = (p * u.H + h) * u.W;`;
   const body =
     mode === 'nearest'
-      ? main(
+      ? rowPlanesMain(
           setup,
           `var s = 0.0;
       for (var a = 0; a < u.S; a++) {
@@ -130,7 +106,7 @@ function backwardWgsl(mode: UpsampleMode): string {
       }
       dst[dxRow + c] = s;`,
         )
-      : main(
+      : rowPlanesMain(
           `${setup}
     let oh0 = max(0, u.S * h - u.S / 2 - 1);
     let oh1 = min(u.HO - 1, u.S * h + u.S + u.S / 2 + 1);`,
@@ -161,8 +137,7 @@ function launch(
   cols: number,
   key: string,
 ) {
-  const rowsPerGroup = Math.max(1, Math.floor(ELEMENTS_PER_GROUP / cols));
-  const z = Math.ceil(g.planes / MAX_GROUPS_PER_DIM);
+  const { rowsPerGroup, workgroups } = rowPlanesDispatch(g.planes, rows, cols);
   runKernel({
     op,
     key,
@@ -170,7 +145,7 @@ function launch(
     inputs: [src],
     outputs: [dst],
     params: new Params().i32(g.H, g.W, g.S, g.H * g.S, g.W * g.S, rows, cols, rowsPerGroup).u32(g.planes),
-    workgroups: [Math.ceil(rows / rowsPerGroup), Math.ceil(g.planes / z), z],
+    workgroups,
   });
 }
 
