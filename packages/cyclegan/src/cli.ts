@@ -1,21 +1,16 @@
 #!/usr/bin/env node
 // `pnpm cyclegan train|test|translate|demo|evaluate`: the official options, on our WebGPU stack.
-import { appendFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CgError, type Device } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
-import { type ArgValue, bar, formatDuration, parseArgs } from './cli_args.js';
 import { runDemo } from './cli-demo.js';
 import { runEvaluate } from './cli-evaluate.js';
-import { progressPrinter } from './cli-progress.js';
+import { log } from './cli-log.js';
 import { runTest } from './cli-test.js';
-import { isImageFile } from './data/files.js';
-import { decodeImage, NodeImageSource, writeImage } from './data/fs-images.js';
-import { sizeMultiple, translateImage } from './generator_io.js';
-import { netGName } from './infer.js';
-import { loadGeneratorFile, nodeTrainerIO } from './node.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
-import { train } from './trainer.js';
+import { cmdTrain } from './cli-train.js';
+import { cmdTranslate } from './cli-translate.js';
+
+export { log };
 
 const USAGE = `usage: pnpm cyclegan <command> [options]
 
@@ -30,99 +25,6 @@ const USAGE = `usage: pnpm cyclegan <command> [options]
   demo       trains a small CycleGAN on a built-in synthetic dataset and writes images + report (--out ./demo-output)
 
 Options and defaults follow the official pytorch-CycleGAN-and-pix2pix (e.g. --netG resnet_9blocks, --lr 0.0002).`;
-
-export function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
-
-async function cmdTrain(argv: string[], device: Device): Promise<void> {
-  // --diagnostics false turns off the failure-mode diagnostics (on by default; about 1% of training time).
-  const { diagnostics = true, ...o } = parseArgs(argv, {
-    ...DEFAULT_TRAIN_OPTIONS,
-    dataroot: '',
-    diagnostics: true,
-  } as Record<string, ArgValue>) as Partial<TrainOptions> & { diagnostics?: boolean };
-  if (!o.dataroot) throw new CgError('train: --dataroot DIR is required (a folder with trainA/ and trainB/)');
-  const name = o.name ?? DEFAULT_TRAIN_OPTIONS.name;
-  const dir = join(o.checkpoints_dir ?? DEFAULT_TRAIN_OPTIONS.checkpoints_dir, name);
-  await mkdir(dir, { recursive: true });
-  const logFile = join(dir, 'loss_log.txt');
-  await appendFile(logFile, `================ Training Loss (${new Date().toISOString()}) ================\n`);
-  const progress = progressPrinter();
-  const result = await train(o as TrainOptions, {
-    device,
-    source: new NodeImageSource(),
-    io: nodeTrainerIO,
-    diagnostics,
-    hooks: {
-      onProgress: progress,
-      onLog: (line) => {
-        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-        log(line);
-        void appendFile(logFile, `${line}\n`);
-      },
-    },
-  });
-  log(
-    `\ntrained ${result.totalIters} images in ${formatDuration(result.seconds)}; checkpoints and report.html in ${result.dir}`,
-  );
-  result.model.dispose();
-}
-
-async function listImages(dir: string): Promise<string[]> {
-  return (await readdir(dir))
-    .filter(isImageFile)
-    .sort()
-    .map((f) => join(dir, f));
-}
-
-async function cmdTranslate(argv: string[], device: Device): Promise<void> {
-  const a = parseArgs(argv, {
-    weights: '',
-    input: '',
-    output: '',
-    netG: 'auto',
-    ngf: 0,
-    norm: '',
-    load_size: 0,
-    eval: false,
-  });
-  if (!a.weights || !a.input || !a.output) throw new CgError('translate: --weights, --input and --output are required');
-  const t0 = performance.now();
-  const { net, spec } = await loadGeneratorFile(device, a.weights, {
-    netG: a.netG,
-    ngf: a.ngf || undefined,
-    norm: (a.norm || undefined) as TrainOptions['norm'] | undefined,
-    log,
-  });
-  log(
-    `loaded ${a.weights}: ${netGName(spec)}, ngf ${spec.ngf}, norm ${spec.norm}, ${spec.input_nc}→${spec.output_nc} channels (${((performance.now() - t0) / 1000).toFixed(2)} s)`,
-  );
-  const inputIsDir = (await stat(a.input)).isDirectory();
-  const inputs = inputIsDir ? await listImages(a.input) : [a.input];
-  if (inputs.length === 0) throw new CgError(`translate: no images in ${a.input}`);
-  const toOutput = (p: string) => (inputIsDir ? join(a.output!, `${basename(p, extname(p))}.png`) : a.output!);
-  if (inputIsDir) await mkdir(a.output, { recursive: true });
-  else await mkdir(dirname(resolve(a.output)), { recursive: true });
-  const opts = {
-    multiple: sizeMultiple(spec),
-    input_nc: spec.input_nc,
-    load_size: a.load_size || undefined,
-    eval: a.eval,
-  };
-  for (const [i, path] of inputs.entries()) {
-    const started = performance.now();
-    const img = decodeImage(await readFile(path), path);
-    const out = await translateImage(net, img, opts);
-    await writeImage(toOutput(path), out);
-    const ms = performance.now() - started;
-    if (inputs.length > 1)
-      process.stderr.write(`\r\x1b[K${bar(i + 1, inputs.length)} ${basename(path)} (${ms.toFixed(0)} ms)`);
-    else log(`${path} (${img.width}×${img.height}) → ${toOutput(path)} in ${ms.toFixed(0)} ms`);
-  }
-  if (inputs.length > 1) log(`\nwrote ${inputs.length} images to ${a.output}`);
-  net.dispose();
-}
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,0 +1,45 @@
+// `pnpm cyclegan train`: the official train.py options, with a loss log next to the checkpoints.
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CgError, type Device } from '@cg/tensor-core';
+import { type ArgValue, formatDuration, parseArgs } from './cli_args.js';
+import { log } from './cli-log.js';
+import { progressPrinter } from './cli-progress.js';
+import { NodeImageSource } from './data/fs-images.js';
+import { nodeTrainerIO } from './node.js';
+import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';
+import { train } from './trainer.js';
+
+export async function cmdTrain(argv: string[], device: Device): Promise<void> {
+  // --diagnostics false turns off the failure-mode diagnostics (on by default; about 1% of training time).
+  const { diagnostics = true, ...o } = parseArgs(argv, {
+    ...DEFAULT_TRAIN_OPTIONS,
+    dataroot: '',
+    diagnostics: true,
+  } as Record<string, ArgValue>) as Partial<TrainOptions> & { diagnostics?: boolean };
+  if (!o.dataroot) throw new CgError('train: --dataroot DIR is required (a folder with trainA/ and trainB/)');
+  const name = o.name ?? DEFAULT_TRAIN_OPTIONS.name;
+  const dir = join(o.checkpoints_dir ?? DEFAULT_TRAIN_OPTIONS.checkpoints_dir, name);
+  await mkdir(dir, { recursive: true });
+  const logFile = join(dir, 'loss_log.txt');
+  await appendFile(logFile, `================ Training Loss (${new Date().toISOString()}) ================\n`);
+  const progress = progressPrinter();
+  const result = await train(o as TrainOptions, {
+    device,
+    source: new NodeImageSource(),
+    io: nodeTrainerIO,
+    diagnostics,
+    hooks: {
+      onProgress: progress,
+      onLog: (line) => {
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        log(line);
+        void appendFile(logFile, `${line}\n`);
+      },
+    },
+  });
+  log(
+    `\ntrained ${result.totalIters} images in ${formatDuration(result.seconds)}; checkpoints and report.html in ${result.dir}`,
+  );
+  result.model.dispose();
+}
