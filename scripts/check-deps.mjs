@@ -1,14 +1,14 @@
 // Fails when an import breaks the layering (DESIGN §1):
 // - packages depend one way: tensor-core ← kernels-wgsl ← autograd ← cyclegan;
 // - no import cycles between files;
-// - Node built-ins only in files whose names say so (node.ts, cli*.ts, fs-*.ts, platform/node.ts);
+// - Node built-ins only in files whose names say so (node.ts, node-*.ts, cli*.ts, fs-*.ts);
 // - Dawn (`webgpu`) and navigator.gpu only under platform/.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const ORDER = ['tensor-core', 'kernels-wgsl', 'autograd', 'cyclegan'];
-const NODE_FILE = /(^|\/)(node|cli[\w-]*|fs-[\w-]+)\.ts$/;
+const NODE_FILE = /(^|\/)(node(-[\w-]+)?|cli[\w-]*|fs-[\w-]+)\.ts$/;
 const problems = [];
 
 function walk(dir) {
@@ -47,7 +47,7 @@ for (const pkg of ORDER) {
         ['fs', 'path', 'os', 'url', 'child_process', 'zlib', 'crypto'].includes(spec)
       ) {
         if (!NODE_FILE.test(file))
-          problems.push(`${rel}: imports Node built-in '${spec}' (only node.ts, cli*.ts, fs-*.ts may)`);
+          problems.push(`${rel}: imports Node built-in '${spec}' (only node.ts, node-*.ts, cli*.ts, fs-*.ts may)`);
       } else if (spec === 'webgpu' && !rel.includes('/platform/')) {
         problems.push(`${rel}: imports Dawn ('webgpu') outside platform/`);
       }

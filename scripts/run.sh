@@ -2,7 +2,7 @@
 # The README's two commands: `npm run demo` and `npm test`. Both set up first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh "${1:-}"
 export PATH="$HOME/.local/bin:$PATH"
 case "${1:-}" in
   demo) shift; pnpm --silent cyclegan demo "$@" ;;

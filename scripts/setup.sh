@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine with Node 20 and npm:
-# pinned pnpm, dependencies, build, and a WebGPU adapter. Each step is
-# skipped when already done, so a second run takes seconds.
+# pinned pnpm, dependencies, build, a core WebGPU adapter and, for the tests,
+# Debian's browsers. Each step is skipped when already done, so a second run
+# takes seconds. Each purpose installs only what it needs.
 #
-#   bash scripts/setup.sh                    # what `npm run demo` / `npm test` call
-#   bash scripts/setup.sh --install-system   # allow installing Mesa (lavapipe) when no adapter is found
+#   bash scripts/setup.sh demo               # what `npm run demo` calls: no browsers
+#   bash scripts/setup.sh test               # what `npm test` calls (the default): also chromium, firefox-esr
+#   bash scripts/setup.sh test --install-system   # allow system installs when not root
 #   CG_USE_SUDO=1 bash scripts/setup.sh      # same, through sudo, for non-root users
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
 INSTALL_SYSTEM=0
-[[ "${1:-}" == "--install-system" || "${CG_INSTALL_SYSTEM:-}" == 1 ]] && INSTALL_SYSTEM=1
+PURPOSE=test
+for arg in "$@"; do
+  case "$arg" in
+    demo | test) PURPOSE=$arg ;;
+    "") ;;
+    --install-system) INSTALL_SYSTEM=1 ;;
+    *) echo "usage: scripts/setup.sh [demo|test] [--install-system]" >&2; exit 2 ;;
+  esac
+done
+[[ "${CG_INSTALL_SYSTEM:-}" == 1 ]] && INSTALL_SYSTEM=1
+may_install() { ((INSTALL_SYSTEM == 1)) || [[ $(id -u) == 0 || "${CG_USE_SUDO:-}" == 1 ]]; }
+SUDO=""
+[[ $(id -u) != 0 ]] && SUDO=sudo
 step() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 1. Node
@@ -41,46 +55,55 @@ fi
 step "building"
 pnpm --silent build
 
-# 5. Browsers for `pnpm test:browser`: Debian's own chromium and firefox-esr, never a downloaded build.
-# Only when missing, and only as root or with permission (like Mesa below); without, a note and go on.
+# 5. A core WebGPU adapter. check-adapter judges what the adapter is, not whether one exists: Dawn's
+# OpenGL compatibility adapter (Mesa's GL, which chromium pulls in) is not one the library uses.
+if ! node scripts/check-adapter.mjs --quiet; then
+  if ! may_install; then
+    echo "[setup] no core WebGPU adapter, and no permission to install one. Run: bash scripts/setup.sh $PURPOSE --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh $PURPOSE" >&2
+    node scripts/check-adapter.mjs || true
+    exit 1
+  fi
+  step "no core WebGPU adapter: installing Mesa 25 (lavapipe, a CPU Vulkan driver) from bookworm-backports"
+  # A new machine of this kind keeps its sources only in sources.list.d/*.sources (deb822); older ones
+  # use sources.list. Read whichever exist: a missing file must not end the script under pipefail.
+  source_files=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] && source_files+=("$f")
+  done
+  mirror=""
+  if ((${#source_files[@]})); then
+    mirror=$( (grep -hoE '^(URIs:|deb)[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]*debian[^[:space:]]*' "${source_files[@]}" || true) |
+      grep -v security | head -1 | awk '{print $NF}')
+  fi
+  if [[ -z "$mirror" ]]; then
+    echo "[setup] could not find the Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d/; add bookworm-backports for it by hand (see README)." >&2
+    exit 1
+  fi
+  if ! grep -qs 'bookworm-backports' "${source_files[@]}"; then
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" |
+      $SUDO tee /etc/apt/sources.list.d/cg-backports.sources >/dev/null
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+    mesa-vulkan-drivers libvulkan1 >/dev/null
+  node scripts/check-adapter.mjs || {
+    echo "[setup] Mesa 25 is installed but Dawn still finds no core adapter; see the lines above." >&2
+    exit 1
+  }
+fi
+
+# 6. Browsers for `pnpm test:browser` only: Debian's own chromium and firefox-esr, never a downloaded build.
+# They pull in Mesa's GL; the adapter check above no longer mistakes that for a usable adapter.
+[[ $PURPOSE == test ]] || exit 0
 browsers=()
 [[ -x /usr/bin/chromium ]] || browsers+=(chromium)
 [[ -x /usr/bin/firefox-esr ]] || browsers+=(firefox-esr)
 if ((${#browsers[@]})); then
-  if ((INSTALL_SYSTEM == 1)) || [[ $(id -u) == 0 || "${CG_USE_SUDO:-}" == 1 ]]; then
+  if may_install; then
     step "installing ${browsers[*]} (Debian packages) for the browser tests"
-    SUDO=""
-    [[ $(id -u) != 0 ]] && SUDO=sudo
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${browsers[@]}" >/dev/null
   else
-    echo "[setup] the browser tests need ${browsers[*]}: run bash scripts/setup.sh --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh" >&2
+    echo "[setup] the browser tests need ${browsers[*]}: run bash scripts/setup.sh test --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh test" >&2
   fi
 fi
-
-# 6. A WebGPU adapter
-if node scripts/check-adapter.mjs --quiet; then
-  exit 0
-fi
-if ((INSTALL_SYSTEM == 0)) && [[ $(id -u) != 0 && "${CG_USE_SUDO:-}" != 1 ]]; then
-  echo "No WebGPU adapter, and no permission to install one. Run: bash scripts/setup.sh --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh" >&2
-  node scripts/check-adapter.mjs || true
-  exit 1
-fi
-SUDO=""
-[[ $(id -u) != 0 ]] && SUDO=sudo
-step "no WebGPU adapter: installing Mesa 25 (lavapipe, a CPU Vulkan driver) from bookworm-backports"
-mirror=$(grep -hoE '^(URIs:|deb) *\S*debian\S*' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-  grep -v security | head -1 | awk '{print $2}')
-if [[ -z "$mirror" ]]; then
-  echo "Could not find the Debian mirror in /etc/apt/sources.list*; add bookworm-backports for it by hand (see README)." >&2
-  exit 1
-fi
-if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" |
-    $SUDO tee /etc/apt/sources.list.d/cg-backports.sources >/dev/null
-fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-  mesa-vulkan-drivers libvulkan1 >/dev/null
-node scripts/check-adapter.mjs

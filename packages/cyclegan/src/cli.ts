@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // `pnpm cyclegan train|test|translate|demo|evaluate`: the official options, on our WebGPU stack.
 import { resolve } from 'node:path';
-import { CgError, type Device } from '@cg/tensor-core';
-import { requestDevice } from '@cg/tensor-core/node';
+import type { Device } from '@cg/tensor-core';
+import {
+  adoptParentTerminal,
+  isDawnFilteredChild,
+  requestDevice,
+  rerunWithDawnWarningsFiltered,
+} from '@cg/tensor-core/node';
 import { runDemo } from './cli-demo.js';
+import { describeError } from './cli-errors.js';
 import { runEvaluate } from './cli-evaluate.js';
 import { log } from './cli-log.js';
 import { runTest } from './cli-test.js';
@@ -24,9 +30,18 @@ const USAGE = `usage: pnpm cyclegan <command> [options]
              failure-mode metrics per direction (diversity/collapse, detail, content, cycle error) on the test set
   demo       trains a small CycleGAN on a built-in synthetic dataset and writes images + report (--out ./demo-output)
 
+Every command also takes --debug (print the stack on failure) and --verbose (show Dawn's warnings).
 Options and defaults follow the official pytorch-CycleGAN-and-pix2pix (e.g. --netG resnet_9blocks, --lr 0.0002).`;
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+/** Flags every command takes; main() removes them before the command parses its options. */
+const GLOBAL_FLAGS = {
+  '--debug': 'on failure, print the stack trace as well',
+  '--verbose': "show Dawn's own warnings (hidden by default)",
+};
+
+export async function main(args = process.argv.slice(2)): Promise<number> {
+  const debug = args.includes('--debug');
+  const argv = args.filter((a) => !Object.hasOwn(GLOBAL_FLAGS, a));
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
@@ -54,11 +69,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     await run(rest, device);
     return 0;
   } catch (e) {
-    if (e instanceof CgError) {
-      log(`\n${e.name}: ${e.message}`);
-      return 1;
-    }
-    throw e;
+    log(`\n${describeError(e, debug)}`);
+    return 1;
   } finally {
     device?.release();
   }
@@ -66,7 +78,10 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
-  main().then((code) => {
+  // Dawn prints its warnings from C++ to stderr: the command runs in a child whose stderr is filtered.
+  const filtered = process.argv.includes('--verbose') || isDawnFilteredChild();
+  if (filtered) adoptParentTerminal();
+  (filtered ? main() : rerunWithDawnWarningsFiltered()).then((code) => {
     process.exitCode = code;
   });
 }

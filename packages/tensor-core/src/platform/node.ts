@@ -4,20 +4,31 @@ import { type AdapterSummary, Device } from '../device.js';
 import { DeviceError } from '../errors.js';
 import { isSoftwareAdapter, requiredLimits } from './limits.js';
 
+export {
+  adoptParentTerminal,
+  dawnWarningFilter,
+  isDawnFilteredChild,
+  rerunWithDawnWarningsFiltered,
+} from './node-stderr.js';
 export { Device };
 
 export const MESA_INSTALL_HINT = [
-  'No WebGPU adapter. On Debian 12 without a GPU, install Mesa 25 (lavapipe) from bookworm-backports:',
+  'No core WebGPU adapter. On Debian 12 without a GPU, install Mesa 25 (lavapipe) from bookworm-backports:',
   '  1. add an apt source with `Suites: bookworm-backports` for the Debian mirror your',
   '     /etc/apt/sources.list.d/debian.sources already uses (same URIs and Signed-By);',
   '  2. apt-get update',
   '  3. apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1',
-  'or run `bash scripts/setup.sh --install-system` (as root, or with CG_USE_SUDO=1), which does exactly that.',
+  'or run `bash scripts/setup.sh demo --install-system` (as root, or with CG_USE_SUDO=1), which does exactly that.',
   'A machine with a real GPU needs only its Vulkan driver.',
 ].join('\n');
 
 export interface NodeDeviceOptions {
-  /** Try only these backends, in order. Default: a real GPU, then any core adapter, then OpenGL compat. */
+  /**
+   * Try only these backends, in order. Default: a real GPU, then any core adapter (lavapipe).
+   * 'compat' (Mesa's OpenGL through EGL, WebGPU compatibility mode) is only for diagnosis: the
+   * kernels are not verified there, and one of them was measured wrong on it
+   * (scripts/repro/gl-compat-planemoments.mjs), so the library never falls back to it by itself.
+   */
   attempts?: readonly ('gpu' | 'core' | 'compat')[];
   dumpWgsl?: boolean;
 }
@@ -41,12 +52,12 @@ function newInstance(flags: string[]): Instance {
 
 /**
  * Acquires a GPUDevice through Dawn: a real GPU adapter first, then any core
- * adapter (lavapipe), then Mesa's OpenGL in compatibility mode. Throws one
- * DeviceError that lists every attempt when all fail.
+ * adapter (lavapipe). Throws one DeviceError that lists every attempt, says
+ * what else Dawn could see and what to install, when all fail.
  */
 export async function requestDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
-  const attempts = options.attempts ?? ['gpu', 'core', 'compat'];
+  const attempts = options.attempts ?? ['gpu', 'core'];
   const tried: string[] = [];
   let vulkan: Instance | null = null;
   let software: GPUAdapter | null = null;
@@ -80,7 +91,27 @@ export async function requestDevice(options: NodeDeviceOptions = {}): Promise<De
       tried.push(`${attempt}: ${(e as Error).message}`);
     }
   }
-  throw new DeviceError(`could not get a WebGPU device. Tried:\n  ${tried.join('\n  ')}\n${MESA_INSTALL_HINT}`);
+  const seen = attempts.includes('compat') ? '' : await describeCompatAdapter();
+  throw new DeviceError(`could not get a WebGPU device. Tried:\n  ${tried.join('\n  ')}\n${seen}${MESA_INSTALL_HINT}`);
+}
+
+/**
+ * Names the OpenGL compatibility adapter when that is all Dawn has, so the
+ * user learns why "an adapter exists" is not enough (Debian's chromium pulls
+ * in Mesa's GL, which gives one).
+ */
+async function describeCompatAdapter(): Promise<string> {
+  try {
+    process.env.EGL_PLATFORM ??= 'surfaceless';
+    const adapter = await newInstance(['backend=opengl']).requestAdapter({
+      featureLevel: 'compatibility',
+    } as GPURequestAdapterOptions);
+    if (!adapter) return '';
+    const what = adapter.info.description || adapter.info.architecture || 'OpenGL';
+    return `Dawn also offers an OpenGL compatibility adapter (${what}); this library does not use it: its kernels are verified on core adapters only.\n`;
+  } catch {
+    return '';
+  }
 }
 
 async function openDevice(
