@@ -1,4 +1,4 @@
-// Fails when an import breaks the layering (DESIGN §1):
+// Fails when an import breaks the layering (docs/ARCHITECTURE.md §1):
 // - packages depend one way: tensor-core ← kernels-wgsl ← autograd ← cyclegan;
 // - no import cycles between files;
 // - Node built-ins only in files whose names say so (node.ts, node-*.ts, cli*.ts, fs-*.ts);

@@ -57,7 +57,9 @@ pnpm --silent build
 
 # 5. A core WebGPU adapter. check-adapter judges what the adapter is, not whether one exists: Dawn's
 # OpenGL compatibility adapter (Mesa's GL, which chromium pulls in) is not one the library uses.
-if ! node scripts/check-adapter.mjs --quiet; then
+if adapter=$(node scripts/check-adapter.mjs 2>/dev/null); then
+  echo "$adapter"
+else
   if ! may_install; then
     echo "[setup] no core WebGPU adapter, and no permission to install one. Run: bash scripts/setup.sh $PURPOSE --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh $PURPOSE" >&2
     node scripts/check-adapter.mjs || true

@@ -1,5 +1,5 @@
 // The bench peer: tfjs-backend-webgpu on the same Dawn adapter as ours
-// (DESIGN §2). This file sets Node globals (`navigator.gpu`, GPU* enums) that
+// (docs/ARCHITECTURE.md §10). This file sets Node globals (`navigator.gpu`, GPU* enums) that
 // tfjs needs; nothing else in the repo does, and only `pnpm bench` loads it.
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';

@@ -1,4 +1,4 @@
-// Debian's own browsers, never a downloaded build (DESIGN §8): Chromium driven by playwright-core, Firefox
+// Debian's own browsers, never a downloaded build (docs/ARCHITECTURE.md §10): Chromium driven by playwright-core, Firefox
 // ESR started headless with a throw-away profile (the page reports back to the test server by itself).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

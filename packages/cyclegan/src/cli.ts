@@ -79,9 +79,9 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
 const isMain = process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname);
 if (isMain) {
   // Dawn prints its warnings from C++ to stderr: the command runs in a child whose stderr is filtered.
-  const filtered = process.argv.includes('--verbose') || isDawnFilteredChild();
-  if (filtered) adoptParentTerminal();
-  (filtered ? main() : rerunWithDawnWarningsFiltered()).then((code) => {
+  const runHere = process.argv.includes('--verbose') || isDawnFilteredChild();
+  if (runHere) adoptParentTerminal();
+  (runHere ? main() : rerunWithDawnWarningsFiltered()).then((code) => {
     process.exitCode = code;
   });
 }

@@ -19,7 +19,7 @@ export interface DeviceOptions {
   /**
    * An object that must stay strongly referenced while the device lives.
    * dawn.node crashes if its `create()` instance is garbage-collected under a
-   * live device (DESIGN §2), so the Node platform passes it here.
+   * live device (docs/ARCHITECTURE.md §9), so the Node platform passes it here.
    */
   keepAlive?: unknown;
   /** Print every generated WGSL module before compiling it. */

@@ -203,7 +203,7 @@ function outIndexExpr(s: GatherSpec, n: string, o: string, qy: string, qx: strin
  * the TM×B weights of that row as vec4s (from a [C][A][B][O] repacking),
  * then runs TM·TN·B FMAs from registers.
  *
- * Why this shape (measured on lavapipe, DESIGN §2): every loaded element
+ * Why this shape (measured on lavapipe, docs/ARCHITECTURE.md §4): every loaded element
  * costs ~1 ns per invocation — uniform or not — while FMAs and even spilled
  * accumulators are cheap, so the tile is as large as 16×16. llvmpipe's
  * compile time grows by ~25 ms per load *site*, so loads are written as

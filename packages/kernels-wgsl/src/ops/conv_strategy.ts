@@ -10,7 +10,7 @@ import type { Device } from '@cg/tensor-core';
  *   (2-core AVX-512 host): each loaded element costs ~1 ns per invocation,
  *   uniform address or not, while FMAs and spilled sums are cheap, so reuse
  *   per load is everything; barriers cost a coroutine switch per invocation
- *   group. 10–20 GFLOP/s on an idle machine (DESIGN §2 measured 7.4 at best
+ *   group. 10–20 GFLOP/s on an idle machine (docs/ARCHITECTURE.md §4; the first matmul probes reached 7.4 at best
  *   with 4×4–8×8 blocks).
  * - `workgroup-tiled`: classic 64×64 output tiles staged through workgroup
  *   memory in K-slices of 16, 16×16 invocations with 4×4 outputs each. What

@@ -11,7 +11,7 @@ const CHILD_ENV = 'CG_DAWN_STDERR_FILTERED';
 const TTY_ENV = 'CG_STDERR_IS_TTY';
 const COLUMNS_ENV = 'CG_STDERR_COLUMNS';
 
-/** A Dawn log line: `Warning: …`, `Error: …` or `Info: …` at the start of a line. */
+/** A Dawn log line: `Warning: …` or `Info: …` at the start of a line (its errors reach us as exceptions). */
 const DAWN_LINE = /^(Warning|Info): /;
 /** The source location Dawn appends to some warnings: `    at operator() (/…/BackendVk.cpp:368)`. */
 const DAWN_LOCATION = /^\s+at .*\.(cpp|cc|h):\d+\)?\s*$/;

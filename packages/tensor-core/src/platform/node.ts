@@ -38,7 +38,7 @@ type Instance = ReturnType<typeof create>;
 /**
  * Every Dawn instance this process created, held until exit. dawn.node
  * 0.6.2 crashes when an instance is garbage-collected under a live device
- * (DESIGN §2) and also, measured here, when it is collected after its device
+ * (docs/ARCHITECTURE.md §9) and also, measured here, when it is collected after its device
  * was destroyed (SIGSEGV at exit, 7 of 7 runs). Holding them does not keep
  * the process alive; it costs a few kilobytes per device.
  */
