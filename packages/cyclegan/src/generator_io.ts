@@ -1,6 +1,7 @@
 import { F, type nn, noGrad, variable } from '@cg/autograd';
-import { CheckpointError, type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
+import { CheckpointError, DataError, type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import {
+  assertFiniteWeights,
   dropStaleInstanceNormKeys,
   type HostTensor,
   type StateDict,
@@ -14,6 +15,7 @@ import { resizeBicubic } from './data/resize.js';
 import { toTensor } from './data/transforms.js';
 import { type GeneratorSpec, inferGenerator, netGName } from './infer.js';
 import { buildGenerator, specFromNetG } from './networks/define.js';
+import { checkGeneratorSize } from './networks/generator_size.js';
 import type { Norm } from './options.js';
 
 export interface LoadGeneratorOptions {
@@ -31,7 +33,9 @@ export interface LoadGeneratorOptions {
  * Builds the generator a state_dict describes and loads it: the official
  * `.pth` files, ours, or any state_dict with the official key names. The
  * stale InstanceNorm statistics of 2018 checkpoints are dropped (with a
- * note); any other mismatch is one CheckpointError listing the keys.
+ * note); any other mismatch is one CheckpointError listing the keys. The
+ * architecture's size and the weights' values are checked before anything
+ * is built on the device.
  */
 export function loadGenerator(
   device: Device,
@@ -46,6 +50,9 @@ export function loadGenerator(
   } else if (options.ngf || options.norm) {
     spec = { ...spec, ngf: options.ngf ?? spec.ngf, norm: options.norm ?? spec.norm };
   }
+  // Everything the file controls is checked here, on the host: nothing has touched the device yet.
+  checkGeneratorSize(spec, storedValues(clean), source);
+  assertFiniteWeights(clean, source);
   const net = buildGenerator(spec, { device, rng: new Rng(0) });
   try {
     net.loadStateDict(clean);
@@ -60,6 +67,12 @@ export function loadGenerator(
     throw e;
   }
   return { net, spec };
+}
+
+function storedValues(sd: StateDict): number {
+  let n = 0;
+  for (const t of sd.values()) n += t.data.length;
+  return n;
 }
 
 /** A module's weights as a checkpoint file: safetensors (ours) or zip `.pth` that torch.load reads. */
@@ -81,6 +94,32 @@ export interface TranslateOptions {
   input_nc: number;
   /** Official test.py runs in train mode unless --eval; only matters for batch norm and dropout. */
   eval?: boolean;
+  /** The image's file, for error messages. */
+  name?: string;
+}
+
+/**
+ * Smallest padded side the generators run on: a resnet halves the image twice and its residual blocks then
+ * reflection-pad by 1, which needs a side of at least 2 there (torch: pad < side), so a 4×4 input fails
+ * with a ShapeError deep inside. U-Nets pad every image to 128 or 256 and never get here.
+ */
+const MIN_PADDED_SIDE = 8;
+
+/** A DataError naming the image if its sides, once padded to `multiple`, are too small for the generators. */
+function checkMinSide(W: number, H: number, o: TranslateOptions): void {
+  const padded = (side: number) => Math.ceil(side / o.multiple) * o.multiple;
+  if (padded(W) >= MIN_PADDED_SIDE && padded(H) >= MIN_PADDED_SIDE) return;
+  // The smallest side that pads up to MIN_PADDED_SIDE (5 for resnets' multiple of 4).
+  const minSide = (Math.ceil(MIN_PADDED_SIDE / o.multiple) - 1) * o.multiple + 1;
+  const name = o.name ?? 'image';
+  if (o.load_size) {
+    throw new DataError(`${name}: --load_size ${o.load_size} is too small for this generator; use at least ${minSide}`);
+  }
+  throw new DataError(
+    `${name}: ${W}×${H} is too small for this generator: both sides must be at least ${minSide} pixels ` +
+      `(padded to a multiple of ${o.multiple}, the residual blocks need ${MIN_PADDED_SIDE}×${MIN_PADDED_SIDE}); ` +
+      `upscale the image or pass --load_size 256`,
+  );
 }
 
 /** Side multiple a generator needs. */
@@ -111,6 +150,7 @@ export async function translateToFloat(
   let img = toChannels(image, o.input_nc as 1 | 3);
   if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
   const { width: W, height: H } = img;
+  checkMinSide(W, H, o);
   const padW = (o.multiple - (W % o.multiple)) % o.multiple;
   const padH = (o.multiple - (H % o.multiple)) % o.multiple;
   const pads = [

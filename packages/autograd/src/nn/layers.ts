@@ -106,6 +106,17 @@ export class Sequential extends Module {
     for (const m of modules) this.append(m);
   }
 
+  /**
+   * From a list of any length: spreading a long array into the constructor
+   * overflows the call stack, so networks whose depth comes from a file or
+   * an option build through this.
+   */
+  static from(modules: Iterable<Module>): Sequential {
+    const seq = new Sequential();
+    for (const m of modules) seq.append(m);
+    return seq;
+  }
+
   append(m: Module): this {
     this.registerModule(String(this.layers.length), m);
     this.layers.push(m);

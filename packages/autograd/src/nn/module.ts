@@ -79,10 +79,23 @@ export abstract class Module {
     return [...this.namedChildren()].map(([, m]) => m);
   }
 
-  /** This module and all below it, depth first, with dotted names ('' for this one). */
+  /**
+   * This module and all below it, depth first (each module before its
+   * children), with dotted names ('' for this one). An explicit stack, not
+   * recursion: a network's depth may come from a checkpoint.
+   */
   *namedModules(prefix = ''): IterableIterator<[string, Module]> {
-    yield [prefix, this];
-    for (const [name, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+    const stack: [string, Module][] = [[prefix, this]];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const [name, m] = next;
+      yield next;
+      // Pushed in reverse so that they pop in registration order.
+      const kids = [...m.namedChildren()];
+      for (let i = kids.length - 1; i >= 0; i--) {
+        const [k, child] = kids[i];
+        stack.push([name ? `${name}.${k}` : k, child]);
+      }
+    }
   }
 
   modules(): Module[] {
@@ -108,8 +121,14 @@ export abstract class Module {
 
   /** Calls `fn` on every module, children first then this one (PyTorch's Module.apply). */
   apply(fn: (m: Module) => void): this {
-    for (const m of this.children()) m.apply(fn);
-    fn(this);
+    // Post-order without recursion: pre-order with the children taken last-first, reversed.
+    const order: Module[] = [];
+    const stack: Module[] = [this];
+    for (let m = stack.pop(); m; m = stack.pop()) {
+      order.push(m);
+      for (const [, child] of m.namedChildren()) stack.push(child);
+    }
+    for (let i = order.length - 1; i >= 0; i--) fn(order[i]);
     return this;
   }
 
@@ -153,10 +172,12 @@ export abstract class Module {
    */
   stateDict(prefix = ''): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    const dot = prefix ? `${prefix}.` : '';
-    for (const [k, p] of this.params) if (p) out.set(dot + k, p.data);
-    for (const [k, b] of this.buffers) if (b) out.set(dot + k, b);
-    for (const [name, m] of this.namedChildren()) for (const [k, t] of m.stateDict(dot + name)) out.set(k, t);
+    // namedModules' pre-order gives exactly that order, without recursion.
+    for (const [name, m] of this.namedModules(prefix)) {
+      const dot = name ? `${name}.` : '';
+      for (const [k, p] of m.params) if (p) out.set(dot + k, p.data);
+      for (const [k, b] of m.buffers) if (b) out.set(dot + k, b);
+    }
     return out;
   }
 

@@ -8,13 +8,15 @@ import { readSafetensors } from './safetensors.js';
  * the official CycleGAN models need.
  */
 
+/**
+ * safetensors: a u64 little-endian header length, then the JSON header's '{'.
+ * No zip or torch pickle has '{' at byte 8, and text that does has non-zero
+ * bytes 5–7, so this test does not look at whether the length fits the file:
+ * a truncated or corrupt safetensors file then gets readSafetensors' precise
+ * message instead of "unrecognised checkpoint format".
+ */
 function looksLikeSafetensors(bytes: Uint8Array): boolean {
-  if (bytes.length < 10) return false;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = dv.getUint32(4, true) * 4294967296 + dv.getUint32(0, true);
-  if (!(n >= 2 && n <= bytes.length - 8)) return false;
-  const last = bytes[8 + n - 1];
-  return bytes[8] === 0x7b && (last === 0x7d || last === 0x20); // '{' … '}' or padding
+  return bytes.length >= 9 && bytes[8] === 0x7b && bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0;
 }
 
 function isPrintable(bytes: Uint8Array): boolean {
@@ -37,7 +39,7 @@ function hexHead(bytes: Uint8Array): string {
 export function readCheckpoint(bytes: Uint8Array, name: string, log?: (msg: string) => void): StateDict {
   if (bytes.length === 0) throw new CheckpointError(`${name}: the file is empty (0 bytes); re-download or re-save it`);
   // safetensors first: a header length such as 640 begins with the bytes 80 02, like a pickle.
-  // The converse cannot happen: a zip or pickle start read as a length exceeds any real file.
+  // The converse cannot happen: neither a zip nor a torch pickle has '{' at byte 8.
   if (looksLikeSafetensors(bytes)) return readSafetensors(bytes, name);
   const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5);
   if (zip) return readPth(bytes, name, log);

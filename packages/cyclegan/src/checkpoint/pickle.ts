@@ -1,5 +1,6 @@
 import { CheckpointError } from '@cg/tensor-core';
 import { ByteReader } from './byte_reader.js';
+import { MAX_STATE_DICT_KEYS } from './limits.js';
 
 /**
  * A safe unpickler for the subset of pickle (protocols 2–5) that torch.save
@@ -110,6 +111,10 @@ export function pyTypeName(v: PyValue): string {
   return 'unknown';
 }
 
+function keyText(k: PyKey): string {
+  return typeof k === 'string' ? `'${k.length > 80 ? `${k.slice(0, 80)}…` : k}'` : String(k);
+}
+
 function isKey(v: PyValue): v is PyKey {
   return v === null || ['string', 'number', 'bigint', 'boolean'].includes(typeof v);
 }
@@ -161,7 +166,12 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
     for (let i = 0; i < items.length; i += 2) {
       const k = items[i];
       if (!isKey(k)) fail(`dict key of type ${pyTypeName(k)} is not supported`);
+      // Python's pickler writes each key once; a repeat would silently replace a tensor.
+      if (d.items.has(k as PyKey)) fail(`dict key ${keyText(k as PyKey)} appears twice, which torch.save never writes`);
       d.items.set(k as PyKey, items[i + 1]);
+    }
+    if (d.items.size > MAX_STATE_DICT_KEYS) {
+      fail(`a dict with more than ${MAX_STATE_DICT_KEYS} entries is beyond any state_dict this reader accepts`);
     }
   };
   const append = (target: PyValue, items: PyValue[]): void => {

@@ -1,6 +1,7 @@
 import { CheckpointError, fmtShape } from '@cg/tensor-core';
 import { DTYPE_SIZE, decodeElements } from './dtypes.js';
 import type { HostTensor, StateDict } from './host_tensor.js';
+import { MAX_EXPANDED_ELEMENTS } from './limits.js';
 import { gatherStrided, isContiguous } from './strided.js';
 import type { StorageRef, TensorRef } from './torch_globals.js';
 
@@ -75,12 +76,19 @@ export class StorageBank {
     }
     const storage = this.values(name, t.storage);
     if (numel > 0) {
+      const view = `view (offset ${t.offset}, shape ${fmtShape(t.shape)}, stride ${fmtShape(t.stride)})`;
       let last = t.offset;
       for (let i = 0; i < t.shape.length; i++) last += (t.shape[i] - 1) * t.stride[i];
       if (!(last < storage.length)) {
+        this.fail(name, `${view} reaches element ${last} of a ${storage.length}-element storage`);
+      }
+      // An expanded view makes a few stored bytes claim a big weight (and through it a big network).
+      if (numel > storage.length && numel > MAX_EXPANDED_ELEMENTS) {
         this.fail(
           name,
-          `view (offset ${t.offset}, shape ${fmtShape(t.shape)}, stride ${fmtShape(t.stride)}) reaches element ${last} of a ${storage.length}-element storage`,
+          `${view} claims ${numel} elements from a ${storage.length}-element storage by repeating them ` +
+            `(an expanded tensor, allowed only up to ${MAX_EXPANDED_ELEMENTS} elements); real state_dicts never ` +
+            'contain these, so the file is corrupt or crafted; re-save the weights with torch.save(model.state_dict(), path)',
         );
       }
     }

@@ -1,7 +1,12 @@
+import { CheckpointError } from '@cg/tensor-core';
+import { MAX_EXPANDED_ELEMENTS } from './limits.js';
+
 /**
  * Copy a strided view out of a storage into a contiguous row-major tensor.
  * Callers have checked that `offset + Σ (shape[i]−1)·stride[i]` is inside
- * `storage`, so no index here can go out of range.
+ * `storage`, so no index here can go out of range, and that the view does not
+ * repeat elements (see `repeatsElements`), so the copy is never larger than
+ * the storage it comes from.
  */
 export function gatherStrided(
   storage: Float32Array,
@@ -11,6 +16,12 @@ export function gatherStrided(
   numel: number,
 ): Float32Array {
   if (numel === 0) return new Float32Array(0);
+  if (numel > Math.max(storage.length, MAX_EXPANDED_ELEMENTS)) {
+    // Unreachable through StorageBank; kept so no caller can turn a stride-0 view into a huge allocation.
+    throw new CheckpointError(
+      `gatherStrided: a view of ${numel} elements from a ${storage.length}-element storage repeats too many elements`,
+    );
+  }
   if (isContiguous(shape, stride)) return storage.slice(offset, offset + numel);
   const out = new Float32Array(numel);
   const rank = shape.length;

@@ -1,5 +1,6 @@
 import { CheckpointError } from '@cg/tensor-core';
 import { crc32 } from './crc32.js';
+import { MAX_ZIP_ENTRIES } from './limits.js';
 
 /**
  * Just enough ZIP for torch.save's container: STORED entries only (torch never
@@ -72,6 +73,9 @@ function findEndRecord(bytes: Uint8Array, dv: DataView, fail: (msg: string) => n
   }
   // Each central entry is at least 46 bytes, so the count is bounded by the size.
   if (!(rec.entries * 46 <= rec.cdSize)) fail(`${rec.entries} entries cannot fit in a ${rec.cdSize}-byte directory`);
+  if (rec.entries > MAX_ZIP_ENTRIES) {
+    fail(`${rec.entries} entries are more than a torch.save checkpoint has (at most ${MAX_ZIP_ENTRIES})`);
+  }
   return rec;
 }
 

@@ -44,7 +44,7 @@ export class NLayerDiscriminator extends nn.Module {
       new nn.LeakyReLU(0.2),
       new nn.Conv2d(ndf * mult, 1, 4, { stride: 1, padding: 1, ...dev }),
     );
-    this.model = this.registerModule('model', new nn.Sequential(...layers));
+    this.model = this.registerModule('model', nn.Sequential.from(layers));
   }
 
   forward(x: Variable): Variable {

@@ -34,7 +34,7 @@ export class ResnetBlock extends nn.Module {
       new nn.Conv2d(dim, dim, 3, { padding: 0, bias, device: ctx.device, rng: ctx.rng }),
       normLayer(norm, dim, ctx),
     );
-    this.conv_block = this.registerModule('conv_block', new nn.Sequential(...layers));
+    this.conv_block = this.registerModule('conv_block', nn.Sequential.from(layers));
   }
 
   forward(x: Variable): Variable {
@@ -91,7 +91,7 @@ export class ResnetGenerator extends nn.Module {
       );
     }
     layers.push(new nn.ReflectionPad2d(3), new nn.Conv2d(ngf, output_nc, 7, { padding: 0, ...dev }), new nn.Tanh());
-    this.model = this.registerModule('model', new nn.Sequential(...layers));
+    this.model = this.registerModule('model', nn.Sequential.from(layers));
   }
 
   forward(x: Variable): Variable {

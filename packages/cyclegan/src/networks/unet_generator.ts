@@ -53,7 +53,7 @@ export class UnetSkipConnectionBlock extends nn.Module {
       ];
       if (o.use_dropout) layers.push(new nn.Dropout(0.5, { rng: ctx.rng }));
     }
-    this.model = this.registerModule('model', new nn.Sequential(...layers));
+    this.model = this.registerModule('model', nn.Sequential.from(layers));
   }
 
   forward(x: Variable): Variable {
