@@ -1,11 +1,22 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RgbImage } from '@cg/cyclegan';
-import { decodeImage } from '@cg/cyclegan/node';
+import { decodeImage, encodePng } from '@cg/cyclegan/node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { pngWithHeader } from '../../packages/cyclegan/test/data/hostile_images.js';
 
 /**
  * `pnpm cyclegan translate` end to end: the built CLI (packages/cyclegan/dist,
@@ -131,3 +142,140 @@ describe('pnpm cyclegan translate', () => {
     expect(existsSync(join(dir, 'x.png'))).toBe(false);
   });
 });
+
+/** Exit code 1 and exactly one `<Error>: …` line that names `file`, with no stack trace. */
+function expectOneErrorLine(r: CliResult, name: RegExp, file: string): string {
+  expect(r.code, r.stderr).toBe(1);
+  expect(r.lines, r.stderr).toHaveLength(1);
+  expect(r.lines[0]).toMatch(name);
+  expect(r.lines[0]).toContain(file);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  return r.lines[0];
+}
+
+const isRoot = process.getuid?.() === 0;
+
+describe('translate: every failure a user can reach is one line', () => {
+  const IMG = join(PARITY, 'input_32x24.png');
+  const run = (input: string, output = 'x.png', extra: string[] = []) =>
+    translate(['--weights', WEIGHTS, '--input', input, '--output', output, ...extra], dir);
+
+  it('a missing --input', async () => {
+    const line = expectOneErrorLine(await run('nope.png'), /^DataError: /, 'nope.png');
+    expect(line).toMatch(/cannot open --input \(no such file or directory\); check the path/);
+  });
+
+  it('a dangling symlink and a symlink loop as --input', async () => {
+    symlinkSync(join(dir, 'gone.png'), join(dir, 'dangling.png'));
+    expect(expectOneErrorLine(await run('dangling.png'), /^DataError: /, 'dangling.png')).toMatch(
+      /a symbolic link to .*gone\.png, which does not exist/,
+    );
+    symlinkSync(join(dir, 'loop2.png'), join(dir, 'loop1.png'));
+    symlinkSync(join(dir, 'loop1.png'), join(dir, 'loop2.png'));
+    expect(expectOneErrorLine(await run('loop1.png'), /^DataError: /, 'loop1.png')).toMatch(/too many symbolic links/);
+  });
+
+  it('a 20000×20000 PNG of a few hundred bytes fails in under 2 s, naming its size and --max_pixels', async () => {
+    writeFileSync(join(dir, 'bomb.png'), pngWithHeader(20000, 20000));
+    const t0 = performance.now();
+    const r = await run('bomb.png');
+    const seconds = (performance.now() - t0) / 1000;
+    const line = expectOneErrorLine(r, /^DataError: /, 'bomb.png');
+    expect(line).toMatch(/20000×20000 \(400\.0 MP\) is over the limit of 178956970 pixels.*--max_pixels/);
+    // Before: 46 s and 6.2 GB, then a DeviceError. The process (with Node's start-up) now ends at once.
+    expect(seconds).toBeLessThan(2);
+    expect(existsSync(join(dir, 'x.png'))).toBe(false);
+  });
+
+  it('--max_pixels sets the limit', async () => {
+    const line = expectOneErrorLine(await run(IMG, 'x.png', ['--max_pixels', '500']), /^DataError: /, 'input_32x24');
+    expect(line).toMatch(/32×24 .* over the limit of 500 pixels/);
+  });
+
+  it('an image too small for the generator names the file, its size and the minimum', async () => {
+    writeFileSync(join(dir, 'tiny.png'), encodePngForTest(4, 4));
+    const r = await run('tiny.png');
+    // The minimum depends on the generator, so the model's own lines come first; the error is the only one.
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.lines.filter((l) => /Error/.test(l))).toHaveLength(1);
+    expect(r.lines.at(-1)).toMatch(
+      /^DataError: tiny\.png: 4×4 is too small for this generator: both sides must be at least 5 pixels/,
+    );
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('an output that cannot be written (under a regular file: what a read-only folder is for root)', async () => {
+    writeFileSync(join(dir, 'a-file'), 'x');
+    expect(expectOneErrorLine(await run(IMG, 'a-file/sub/out.png'), /^DataError: /, 'a-file/sub')).toMatch(
+      /cannot write to the --output file's folder \(a part of the path is a file, not a folder\); check the path/,
+    );
+    expect(expectOneErrorLine(await run(IMG, 'a-file/out.png'), /^DataError: /, 'a-file')).toMatch(
+      /cannot use the --output file's folder \(it is a file, not a folder\)/,
+    );
+    const folder = join(dir, 'folder-in');
+    mkdirSync(folder);
+    copyFileSync(IMG, join(folder, 'a.png'));
+    expect(expectOneErrorLine(await run(folder, 'a-file'), /^DataError: /, 'a-file')).toMatch(
+      /with a folder as --input, --output must be a folder too/,
+    );
+  });
+
+  it('a write that fails mid-batch stops the batch: the output side fails the same way for every image', async () => {
+    const input = join(dir, 'two');
+    mkdirSync(input);
+    copyFileSync(IMG, join(input, 'a.png'));
+    copyFileSync(IMG, join(input, 'b.png'));
+    mkdirSync(join(dir, 'two_out', 'b.png'), { recursive: true });
+    const r = await run(input, 'two_out');
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.lines.at(-1)).toMatch(
+      /^DataError: two_out\/b\.png: cannot write the file \(is a directory\).*\(stopped after writing 1 of 2 images\)$/,
+    );
+    expect(r.stderr).not.toMatch(/wrote 2/);
+  });
+
+  it.skipIf(isRoot)(
+    'a read-only output folder and an unreadable input (skipped as root: root ignores modes)',
+    async () => {
+      const ro = join(dir, 'ro_out');
+      mkdirSync(ro);
+      chmodSync(ro, 0o555);
+      expect(expectOneErrorLine(await run(IMG, 'ro_out/x.png'), /^DataError: /, 'ro_out')).toMatch(/permission denied/);
+      writeFileSync(join(dir, 'secret.png'), readFileSync(IMG));
+      chmodSync(join(dir, 'secret.png'), 0o000);
+      expect(expectOneErrorLine(await run('secret.png'), /^DataError: /, 'secret.png')).toMatch(/permission denied/);
+    },
+  );
+
+  it('a folder: clashing names kept apart, bad files listed, the rest written, "wrote N of M", exit 1', async () => {
+    const input = join(dir, 'mixed');
+    mkdirSync(input);
+    copyFileSync(IMG, join(input, 'same.png'));
+    copyFileSync(join(PARITY, 'input_31x21.png'), join(input, 'same.jpg')); // PNG bytes: the content decides
+    copyFileSync(IMG, join(input, 'ok.png'));
+    mkdirSync(join(input, 'x.png'));
+    symlinkSync(join(input, 'gone.png'), join(input, 'dangling.png'));
+    writeFileSync(join(input, 'broken.jpg'), 'not a jpeg');
+    const r = await run(input, 'mixed_out');
+    expect(r.code, r.stderr).toBe(1);
+    expect(readdirSync(join(dir, 'mixed_out')).sort()).toEqual(['ok.png', 'same_jpg.png', 'same_png.png']);
+    expect(readPng(join(dir, 'mixed_out/same_jpg.png')).width).toBe(31);
+    expect(readPng(join(dir, 'mixed_out/same_png.png')).width).toBe(32);
+    expect(r.stderr).toMatch(
+      /same\.jpg, same\.png would all be written as same\.png: writing same_jpg\.png, same_png\.png/,
+    );
+    expect(r.stderr).toMatch(/3 image\(s\) failed:/);
+    expect(r.lines.filter((l) => /^ {2}\S/.test(l))).toEqual([
+      expect.stringMatching(/broken\.jpg: not a PNG or JPEG image/),
+      expect.stringMatching(/dangling\.png: cannot read the file \(a symbolic link to .*gone\.png/),
+      expect.stringMatching(/x\.png: cannot read the file \(is a directory\)/),
+    ]);
+    expect(r.stderr).toMatch(/wrote 3 of 6 images to mixed_out/);
+    expect(r.lines.at(-1)).toMatch(/^DataError: translate: 3 of 6 images failed \(listed above\)/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+function encodePngForTest(w: number, h: number): Uint8Array {
+  return encodePng({ width: w, height: h, channels: 3, data: new Uint8Array(w * h * 3).fill(90) });
+}

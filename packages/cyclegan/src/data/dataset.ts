@@ -3,6 +3,7 @@ import { domainDirs, type ImageSource, listDomain } from './files.js';
 import { checkImage, type RgbImage } from './image.js';
 import { type DataOptions, resolveDataOptions } from './options.js';
 import { augment, toTensor } from './transforms.js';
+import { sizeProblem } from './validate.js';
 
 /**
  * One batch, already in the model's view: `A` is what the model calls real_A (input_nc channels) and `B` is
@@ -143,6 +144,10 @@ export class UnalignedDataset {
       throw wrapError(e, path);
     }
     checkImage(img, path);
+    // The same size check as validateDataset, for callers that skip it (test): else a too-small image fails
+    // deep in the generator with a ShapeError that does not name the file.
+    const why = sizeProblem(this.opts, path, img.width, img.height);
+    if (why !== null) throw new DataError(why);
     return img;
   }
 

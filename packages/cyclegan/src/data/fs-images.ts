@@ -1,11 +1,14 @@
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, readlink, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DataError } from '@cg/tensor-core';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
+import { fsError, fsErrorAt } from '../fs-errors.js';
 import type { ImageInfo, ImageSource } from './files.js';
 import { checkImage, type RgbImage, toRgb } from './image.js';
-import { probeImage } from './probe.js';
+import { type PixelLimit, probeImage } from './probe.js';
+
+export { describeFsError, fsError, fsErrorAt } from '../fs-errors.js';
 
 /*
  * Node file IO for the data pipeline: decoding with pngjs and jpeg-js (pure JS, so no native build), encoding
@@ -39,17 +42,28 @@ function decodePng(bytes: Uint8Array): RgbImage {
   return { width, height, channels: c, data: out };
 }
 
-function decodeJpeg(bytes: Uint8Array): RgbImage {
-  const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+function decodeJpeg(bytes: Uint8Array, pixels: number): RgbImage {
+  // Our pixel limit has been checked already; jpeg-js's own (100 MP, 1 GB) would refuse images below it.
+  // Its coefficient buffers take about 12 bytes a pixel for 4:4:4 colour, plus the output.
+  const maxMemoryUsageInMB = Math.max(1024, Math.ceil((pixels * 24) / 2 ** 20));
+  const img = jpeg.decode(bytes, {
+    useTArray: true,
+    formatAsRGBA: false,
+    maxResolutionInMP: Number.POSITIVE_INFINITY,
+    maxMemoryUsageInMB,
+  });
   return { width: img.width, height: img.height, channels: 3, data: img.data };
 }
 
-/** Decodes PNG or JPEG bytes (recognised by content, not extension); any failure is a DataError naming `path`. */
-export function decodeImage(bytes: Uint8Array, path: string): RgbImage {
-  const info = probeImage(bytes, path);
+/**
+ * Decodes PNG or JPEG bytes (recognised by content, not extension); any failure is a DataError naming `path`.
+ * The size is read from the header first and refused above `limit.maxPixels` (default: PIL's limit).
+ */
+export function decodeImage(bytes: Uint8Array, path: string, limit: PixelLimit = {}): RgbImage {
+  const info = probeImage(bytes, path, limit);
   let img: RgbImage;
   try {
-    img = info.format === 'png' ? decodePng(bytes) : decodeJpeg(bytes);
+    img = info.format === 'png' ? decodePng(bytes) : decodeJpeg(bytes, info.width * info.height);
   } catch (e) {
     throw new DataError(
       `${path}: cannot decode ${info.format.toUpperCase()} (${message(e)}); re-export or delete the image`,
@@ -64,11 +78,12 @@ export function decodeImage(bytes: Uint8Array, path: string): RgbImage {
   return img;
 }
 
-async function readBytes(path: string): Promise<Uint8Array> {
+/** The file's bytes; a DataError naming `path` and the problem in words if it cannot be read. */
+export async function readImageBytes(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new DataError(`${path}: cannot read the file (${message(e)}); check that it exists and is readable`);
+    throw await fsErrorAt(path, 'read the file', e);
   }
 }
 
@@ -84,11 +99,15 @@ async function walk(dir: string, out: string[]): Promise<void> {
 
 /** ImageSource over the local file system (paths are OS paths). */
 export class NodeImageSource implements ImageSource {
+  /** `limit`: the pixel limit for every image read or probed (default: PIL's). */
+  constructor(private readonly limit: PixelLimit = {}) {}
+
   async list(dir: string): Promise<string[]> {
     let isDir = false;
     try {
       isDir = (await stat(dir)).isDirectory();
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(dir, 'open the folder', e);
       throw new DataError(`${dir}: folder not found; create it and put the domain's images in it`);
     }
     if (!isDir) throw new DataError(`${dir}: not a folder; --dataroot must hold the trainA/ and trainB/ folders`);
@@ -96,17 +115,17 @@ export class NodeImageSource implements ImageSource {
     try {
       await walk(dir, out);
     } catch (e) {
-      throw new DataError(`${dir}: cannot list the folder (${message(e)}); check its permissions`);
+      throw fsError(dir, 'list the folder', e);
     }
     return out;
   }
 
   async read(path: string): Promise<RgbImage> {
-    return decodeImage(await readBytes(path), path);
+    return decodeImage(await readImageBytes(path), path, this.limit);
   }
 
   async probe(path: string): Promise<ImageInfo> {
-    return probeImage(await readBytes(path), path);
+    return probeImage(await readImageBytes(path), path, this.limit);
   }
 }
 
@@ -141,7 +160,11 @@ export function encodeJpeg(img: RgbImage, quality = 95): Uint8Array {
  * Creates the parent folder.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  try {
+    await mkdir(dirname(path), { recursive: true });
+  } catch (e) {
+    throw fsError(dirname(path), 'create the folder', e);
+  }
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
     // Data on disk before the rename makes it visible: a crash leaves either the old file or the new one.
@@ -155,9 +178,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     await rename(tmp, path);
   } catch (e) {
     await unlink(tmp).catch(() => {});
-    throw new DataError(
-      `${path}: cannot write the file (${message(e)}); check the folder's permissions and free space`,
-    );
+    throw fsError(path, 'write the file', e);
   }
 }
 

@@ -8,6 +8,44 @@ import type { ImageInfo } from './files.js';
  * so a corrupt JPEG whose markers are intact passes (PIL would decode it to garbage too).
  */
 
+/**
+ * PIL's `Image.MAX_IMAGE_PIXELS` (1024 × 1024 × 1024 / 4 / 3): a 48 KB PNG can claim 20000×20000 pixels and
+ * take gigabytes and minutes to inflate, so sizes are checked from the header before any pixel is decoded.
+ * Like PIL, we warn above this and refuse above twice this (DecompressionBombWarning / DecompressionBombError).
+ */
+export const PIL_MAX_IMAGE_PIXELS = 89_478_485;
+export const DEFAULT_MAX_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS;
+
+export interface PixelLimit {
+  /** Refuse images with more pixels than this (default DEFAULT_MAX_PIXELS); warn above half of it. */
+  maxPixels?: number;
+  /** Receives the warning for an image between half the limit and the limit. */
+  warn?: (msg: string) => void;
+}
+
+const megapixels = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
+
+/** Throws a DataError if the header's size is over the pixel limit; warns (if asked) when it is close. */
+export function checkPixelLimit(info: ImageInfo, path: string, limit: PixelLimit = {}): void {
+  const max = limit.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const pixels = info.width * info.height;
+  const size = `${info.width}×${info.height} (${megapixels(pixels)})`;
+  if (pixels > max) {
+    // pngjs holds RGBA plus the inflated rows: about 8 bytes a pixel before we even convert.
+    const gb = ((pixels * 8) / 2 ** 30).toFixed(1);
+    throw new DataError(
+      `${path}: ${size} is over the limit of ${max} pixels (${megapixels(max)}) that guards against ` +
+        `decompression bombs; decoding it would take about ${gb} GB. If you trust the file, raise the limit ` +
+        `with --max_pixels ${pixels}, or downscale the image first`,
+    );
+  }
+  if (pixels > max / 2) {
+    limit.warn?.(
+      `${path}: ${size} is a very large image (limit ${megapixels(max)}); decoding it takes a lot of memory`,
+    );
+  }
+}
+
 export type SniffedFormat = 'png' | 'jpeg' | 'bmp' | 'ppm' | 'tiff' | 'gif' | 'webp';
 
 /** The format the bytes are in, by magic number (file extensions lie), or null if none we know. */
@@ -65,6 +103,13 @@ function truncated(path: string, fmt: string, detail: string): DataError {
   );
 }
 
+function zeroSize(path: string, fmt: string, width: number, height: number): DataError {
+  return new DataError(
+    `${path}: the ${fmt} header says ${width}×${height} pixels (a zero side), so there is no image; ` +
+      're-export or delete the file',
+  );
+}
+
 /** Size of a PNG after checking every chunk's bounds and CRC and that IHDR, IDAT and IEND are there. */
 function probePng(b: Uint8Array, path: string): ImageInfo {
   let pos = 8;
@@ -73,6 +118,8 @@ function probePng(b: Uint8Array, path: string): ImageInfo {
   let sawIdat = false;
   let first = true;
   while (true) {
+    if (first && pos + 25 > b.length)
+      throw truncated(path, 'PNG', `the file ends at byte ${b.length}, inside the header`);
     if (pos + 12 > b.length) throw truncated(path, 'PNG', `file ends at byte ${b.length} before the IEND chunk`);
     const len = u32(b, pos);
     const type = String.fromCharCode(b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]);
@@ -85,6 +132,7 @@ function probePng(b: Uint8Array, path: string): ImageInfo {
       if (type !== 'IHDR' || len !== 13) throw truncated(path, 'PNG', 'the first chunk is not IHDR');
       width = u32(b, pos + 8);
       height = u32(b, pos + 12);
+      if (width === 0 || height === 0) throw zeroSize(path, 'PNG', width, height);
       first = false;
     }
     if (type === 'IDAT') sawIdat = true;
@@ -92,7 +140,6 @@ function probePng(b: Uint8Array, path: string): ImageInfo {
     pos = end;
   }
   if (!sawIdat) throw truncated(path, 'PNG', 'no IDAT chunk');
-  if (width === 0 || height === 0) throw truncated(path, 'PNG', `size ${width}×${height}`);
   return { format: 'png', width, height };
 }
 
@@ -117,6 +164,7 @@ function probeJpeg(b: Uint8Array, path: string): ImageInfo {
       throw truncated(path, 'JPEG', `segment 0xFF${m.toString(16)} runs past the end`);
     const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
     if (isSof && width === 0) {
+      if (len < 8) throw truncated(path, 'JPEG', `the frame header (SOF) at byte ${pos - 2} is cut short`);
       height = (b[pos + 3] << 8) | b[pos + 4];
       width = (b[pos + 5] << 8) | b[pos + 6];
     }
@@ -130,14 +178,20 @@ function probeJpeg(b: Uint8Array, path: string): ImageInfo {
     }
   }
   if (!sawScan) throw truncated(path, 'JPEG', 'no image data (SOS) before the end marker');
-  if (width === 0 || height === 0) throw truncated(path, 'JPEG', `size ${width}×${height}`);
+  if (width === 0 && height === 0) throw truncated(path, 'JPEG', 'no frame header (SOF) with the image size');
+  // A zero height is legal JPEG (the DNL marker gives it later), but neither jpeg-js nor we support it.
+  if (width === 0 || height === 0) throw zeroSize(path, 'JPEG', width, height);
   return { format: 'jpeg', width, height };
 }
 
-/** Format and size of an image file's bytes; throws a DataError naming `path` if it is unusable. */
-export function probeImage(bytes: Uint8Array, path: string): ImageInfo {
+/**
+ * Format and size of an image file's bytes; throws a DataError naming `path` if it is unusable or has more
+ * pixels than `limit` allows.
+ */
+export function probeImage(bytes: Uint8Array, path: string, limit: PixelLimit = {}): ImageInfo {
   const fmt = sniffFormat(bytes);
-  if (fmt === 'png') return probePng(bytes, path);
-  if (fmt === 'jpeg') return probeJpeg(bytes, path);
-  throw unsupportedFormatError(path, bytes);
+  if (fmt !== 'png' && fmt !== 'jpeg') throw unsupportedFormatError(path, bytes);
+  const info = fmt === 'png' ? probePng(bytes, path) : probeJpeg(bytes, path);
+  checkPixelLimit(info, path, limit);
+  return info;
 }

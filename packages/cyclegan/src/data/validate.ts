@@ -51,8 +51,22 @@ function describe(e: unknown, path: string): string {
   return `${path}: ${e instanceof Error ? e.message : String(e)}`;
 }
 
+/**
+ * Smallest side, after `--preprocess none` rounds sizes to a multiple of 4, that every generator accepts: a
+ * resnet generator halves the image twice and its residual blocks then reflection-pad by 1, which needs a
+ * side of at least 2 there (torch: pad < side); U-Nets need more (their multiple, 128 or 256).
+ */
+const MIN_ROUNDED_SIDE = 8;
+
+/** Official `__make_power_2` rounding (Python's round, half to even) of one side to a multiple of `base`. */
+function roundedSide(side: number, base: number): number {
+  const q = side / base;
+  const r = Math.round(q);
+  return (Math.abs(q % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r) * base;
+}
+
 /** Why an image of this size cannot go through the preprocessing, or null if it can. */
-function sizeProblem(o: DataOptions, path: string, w: number, h: number): string | null {
+export function sizeProblem(o: DataOptions, path: string, w: number, h: number): string | null {
   // Only `crop` crops the image at its own size; the other crop modes resize first so the crop always fits.
   if (o.preprocess === 'crop' && (w < o.crop_size || h < o.crop_size)) {
     return (
@@ -60,10 +74,44 @@ function sizeProblem(o: DataOptions, path: string, w: number, h: number): string
       'use larger images, a smaller --crop_size, or --preprocess resize_and_crop'
     );
   }
-  if (o.preprocess === 'none' && (w < 2 || h < 2)) {
-    return `${path}: ${w}×${h} is too small for --preprocess none (sizes round to a multiple of 4)`;
+  if (o.preprocess === 'none') {
+    const rw = roundedSide(w, 4);
+    const rh = roundedSide(h, 4);
+    if (rw < MIN_ROUNDED_SIDE || rh < MIN_ROUNDED_SIDE) {
+      return (
+        `${path}: ${w}×${h} is too small for --preprocess none: it rounds to ${rw}×${rh} (a multiple of 4) and ` +
+        `the generators need at least ${MIN_ROUNDED_SIDE}×${MIN_ROUNDED_SIDE}, so both sides must be 6 pixels or more; ` +
+        'use larger images or another --preprocess (e.g. resize_and_crop)'
+      );
+    }
   }
   return null;
+}
+
+/** Extensions of image formats we do not read, so their files are skipped with a hint to convert them. */
+const UNSUPPORTED_IMAGE_EXTENSIONS = ['.gif', '.webp', '.heic', '.heif', '.avif', '.jxl', '.svg'];
+
+function isUnsupportedImage(path: string): boolean {
+  const lower = path.toLowerCase();
+  return UNSUPPORTED_IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
+}
+
+/** The warnings for files that listDomain skipped: unsupported image formats apart from everything else. */
+function skipWarnings(dir: string, others: readonly string[]): string[] {
+  const images = others.filter(isUnsupportedImage);
+  const rest = others.filter((p) => !isUnsupportedImage(p));
+  const eg = (files: readonly string[]) => files.slice(0, 3).join(', ');
+  const out: string[] = [];
+  if (images.length > 0) {
+    out.push(
+      `${dir}: skipping ${images.length} image(s) in formats we do not read (only PNG and JPEG), e.g. ${eg(images)}; ` +
+        'convert them to use them, e.g. `mogrify -format png *.gif` with ImageMagick',
+    );
+  }
+  if (rest.length > 0) {
+    out.push(`${dir}: skipping ${rest.length} file(s) without an image extension, e.g. ${eg(rest)}`);
+  }
+  return out;
 }
 
 /**
@@ -96,13 +144,10 @@ export async function validateDataset(
         files.others.length === 0
           ? 'the folder is empty'
           : `found only ${files.others.length} other file(s), e.g. ${files.others.slice(0, 3).join(', ')}`;
-      problems.push(`${dir}: no images (${others}); put the ${key} domain's PNG or JPEG images there`);
+      const convert = files.others.some(isUnsupportedImage) ? ' (convert GIF/WebP/HEIC images to PNG)' : '';
+      problems.push(`${dir}: no images (${others}); put the ${key} domain's PNG or JPEG images there${convert}`);
     }
-    if (files.others.length > 0 && files.images.length > 0) {
-      warnings.push(
-        `${dir}: skipping ${files.others.length} file(s) without an image extension, e.g. ${files.others.slice(0, 3).join(', ')}`,
-      );
-    }
+    if (files.images.length > 0) warnings.push(...skipWarnings(dir, files.others));
     domains[key] = files;
   }
 
