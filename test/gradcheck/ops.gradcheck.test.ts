@@ -21,7 +21,8 @@ import { testDevice } from '../helpers/device.js';
  *  4. directional check: ⟨GPU gradient, v⟩ vs (L(x+εv) − L(x−εv)) / 2ε in
  *     float64, for a random direction v per input.
  * Plus coverage: every op in autograd's RULES has a row and every row's op
- * has a rule.
+ * has a rule; RULES holds a generated rule for every elementwise record with
+ * a `grad` (kernels' UNARY_OPS), so a new record needs exactly one row.
  *
  * Tolerances (f32 GPU vs float64): errors are measured relative to the
  * largest magnitude of the reference (expectClose). Elementwise and
@@ -133,71 +134,21 @@ function allCases(): OpCase[] {
       gpu: (a, b) => F.div(a, b),
       ref: bin('div', [2, 3, 5], [3, 1]),
     },
-    unaryCase(
-      'scale',
-      (x) => F.scale(x, -1.75),
-      (x) => K.unaryRef('scale', x, -1.75),
-    ),
-    unaryCase(
-      'addScalar',
-      (x) => F.addScalar(x, 0.625),
-      (x) => K.unaryRef('addScalar', x, 0.625),
-    ),
-    unaryCase(
-      'neg',
-      (x) => F.neg(x),
-      (x) => K.unaryRef('neg', x),
-    ),
-    unaryCase(
-      'square',
-      (x) => F.square(x),
-      (x) => K.unaryRef('square', x),
-    ),
-    unaryCase(
-      'abs',
-      (x) => F.abs(x),
-      (x) => K.unaryRef('abs', x),
-    ),
-    unaryCase(
-      'sqrt',
-      (x) => F.sqrt(x),
-      (x) => K.unaryRef('sqrt', x),
-      [0.25, 4],
-    ),
-    unaryCase(
-      'exp',
-      (x) => F.exp(x),
-      (x) => K.unaryRef('exp', x),
-      [-2, 2],
-    ),
-    unaryCase(
-      'log',
-      (x) => F.log(x),
-      (x) => K.unaryRef('log', x),
-      [0.25, 4],
-    ),
-    unaryCase(
-      'relu',
-      (x) => F.relu(x),
-      (x) => K.unaryRef('relu', x),
-    ),
-    unaryCase(
-      'leakyRelu',
-      (x) => F.leakyRelu(x, 0.2),
-      (x) => K.unaryRef('leakyRelu', x, 0.2),
-    ),
-    unaryCase(
-      'tanh',
-      (x) => F.tanh(x),
-      (x) => K.unaryRef('tanh', x),
-      [-3, 3],
-    ),
-    unaryCase(
-      'sigmoid',
-      (x) => F.sigmoid(x),
-      (x) => K.unaryRef('sigmoid', x),
-      [-4, 4],
-    ),
+    // elementwise one-input ops: F[op], the reference and its gradient all come from the op's record
+    unaryCase('scale', [-2, 2], -1.75),
+    unaryCase('addScalar', [-2, 2], 0.625),
+    unaryCase('neg'),
+    unaryCase('square'),
+    unaryCase('abs'),
+    unaryCase('sqrt', [0.25, 4]),
+    unaryCase('exp', [-2, 2]),
+    unaryCase('log', [0.25, 4]),
+    unaryCase('relu'),
+    unaryCase('leakyRelu', [-2, 2], 0.2),
+    unaryCase('tanh', [-3, 3]),
+    unaryCase('sigmoid', [-4, 4]),
+    unaryCase('gelu', [-4, 4]),
+    unaryCase('silu', [-6, 6]),
     {
       // The mask is a pure function of the seed, so the reference is x·mask with the kernels' mask reference.
       op: 'dropout',
@@ -313,13 +264,20 @@ function allCases(): OpCase[] {
   ];
 }
 
-function unaryCase(
-  op: string,
-  gpu: (x: Variable) => Variable,
-  ref: (x: Arr) => Arr,
-  range: [number, number] = [-2, 2],
-): OpCase {
-  return { op, label: '[2,3,5,7]', inputs: [{ name: 'x', shape: [2, 3, 5, 7], diff: true, range }], gpu, ref };
+/** One row for an elementwise op; `p` is its parameter (the record's default when absent). */
+function unaryCase(op: K.UnaryGradOp, range: [number, number] = [-2, 2], p = K.defaultParam(op)): OpCase {
+  const fn = F[op] as (x: Variable, p?: number) => Variable;
+  const saved = K.UNARY_OPS[op].grad.saved;
+  return {
+    op,
+    label: '[2,3,5,7]',
+    inputs: [{ name: 'x', shape: [2, 3, 5, 7], diff: true, range }],
+    gpu: (x) => fn(x, p),
+    ref: (x) => K.unaryRef(op, x, p),
+    refGrad: (dy, x) => [
+      K.unaryBackwardRef(op, dy, saved === 'none' ? null : saved === 'x' ? x : K.unaryRef(op, x, p), p),
+    ],
+  };
 }
 
 const LOSS_REFS = {
@@ -732,6 +690,11 @@ describe('coverage', () => {
 
   it('every row names an op with a gradient rule', () => {
     expect([...rows].filter((op) => !rules.includes(op))).toEqual([]);
+  });
+
+  it('every elementwise record with a gradient has its F function', () => {
+    const fns = F as unknown as Record<string, unknown>;
+    expect(K.UNARY_GRAD_OPS.filter((op) => typeof fns[op] !== 'function')).toEqual([]);
   });
 
   it('row labels are unique', () => {

@@ -9,6 +9,6 @@ export { manualSeed } from './nn/defaults.js';
 export * as nn from './nn/index.js';
 export type { HostTensor, LoadResult } from './nn/module.js';
 export { Adam, type AdamOptions, type AdamParamState, type AdamStateDict } from './optim/adam.js';
-export { type Grads, type Needs, type OpName, RULES, ruleFor, type SavedOf } from './rules.js';
+export { type Grads, type Needs, type OpName, RULES, ruleFor, type SavedOf, type UnarySavedOf } from './rules.js';
 export { Node } from './tape.js';
 export { parameter, record, Variable, type VariableOptions, variable } from './variable.js';

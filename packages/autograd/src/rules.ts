@@ -14,20 +14,22 @@ import {
   dropoutBackward,
   instanceNorm2dBackward,
   l1LossBackward,
-  leakyReluBackward,
   mseLossBackward,
   mul,
   neg,
   reflectionPad2dBackward,
-  reluBackward,
   replicationPad2dBackward,
-  scale,
-  sigmoidBackward,
   split,
   sub,
   sum,
-  tanhBackward,
+  UNARY_GRAD_OPS,
+  UNARY_OPS,
+  type UnaryArgs,
+  type UnaryGradOp,
+  type UnaryRecord,
+  type UnarySaved,
   type UpsampleMode,
+  unaryBackward,
   upsample2dBackward,
   zeroPad2dBackward,
 } from '@cg/kernels-wgsl';
@@ -51,6 +53,9 @@ type NormSaved = { x: Tensor; mean: Tensor; invStd: Tensor; weight: Tensor | nul
  * Composite ops (built from these in functional.ts) need no rule.
  */
 export const RULES = {
+  // ---- elementwise one-input ops: generated from their records (relu, tanh, gelu, …) --
+  ...unaryRules(),
+
   // ---- elementwise, with NumPy broadcasting --------------------------------
   add: (dy: Tensor, s: { aShape: Shape; bShape: Shape }, n: Needs) => ({
     a: n.a ? sumTo(dy, s.aShape) : null,
@@ -72,18 +77,6 @@ export const RULES = {
       b: n.b ? sumTo(binaryMap('divBackwardB', '-a * b', da, s.y!), s.bShape) : null,
     };
   },
-  scale: (dy: Tensor, s: { s: number }) => ({ x: scale(dy, s.s) }),
-  addScalar: (dy: Tensor) => ({ x: dy }),
-  neg: (dy: Tensor) => ({ x: neg(dy) }),
-  square: (dy: Tensor, s: { x: Tensor }) => ({ x: binaryMap('squareBackward', '2.0 * a * b', dy, s.x) }),
-  abs: (dy: Tensor, s: { x: Tensor }) => ({ x: binaryMap('absBackward', 'a * sign(b)', dy, s.x) }),
-  sqrt: (dy: Tensor, s: { y: Tensor }) => ({ x: binaryMap('sqrtBackward', '0.5 * a / b', dy, s.y) }),
-  exp: (dy: Tensor, s: { y: Tensor }) => ({ x: mul(dy, s.y) }),
-  log: (dy: Tensor, s: { x: Tensor }) => ({ x: div(dy, s.x) }),
-  relu: (dy: Tensor, s: { x: Tensor }) => ({ x: reluBackward(dy, s.x) }),
-  leakyRelu: (dy: Tensor, s: { x: Tensor; slope: number }) => ({ x: leakyReluBackward(dy, s.x, s.slope) }),
-  tanh: (dy: Tensor, s: { y: Tensor }) => ({ x: tanhBackward(dy, s.y) }),
-  sigmoid: (dy: Tensor, s: { y: Tensor }) => ({ x: sigmoidBackward(dy, s.y) }),
   dropout: (dy: Tensor, s: { mask: Tensor }) => ({ x: dropoutBackward(dy, s.mask) }),
 
   // ---- reductions and views ------------------------------------------------
@@ -163,6 +156,29 @@ export const RULES = {
     target: n.target ? binaryMap('bceWithLogitsLossBackwardTarget', '-p * a * b', s.x, dy, 1 / s.x.size) : null,
   }),
 } as const;
+
+/** What a generated unary rule reads: x, y or nothing, plus the parameter p when the op has one. */
+export type UnarySavedOf<K extends UnaryGradOp> = {
+  x: { x: Tensor };
+  y: { y: Tensor };
+  none: Record<never, never>;
+}[UnarySaved<K>] &
+  (UnaryArgs<K> extends [] ? Record<never, never> : { p: number });
+
+type UnaryRules = { [K in UnaryGradOp]: (dy: Tensor, s: UnarySavedOf<K>) => { x: Tensor } };
+
+/** One rule per elementwise record with a `grad`: dx = dy·f'(saved), by the generated backward kernel. */
+function unaryRules(): UnaryRules {
+  const rule = (op: UnaryGradOp) => {
+    const g = (UNARY_OPS[op] as UnaryRecord).grad!;
+    // f' = 1: dy itself is the gradient.
+    if (g.saved === 'none' && g.wgsl === '1.0') return (dy: Tensor) => ({ x: dy });
+    return (dy: Tensor, s: { x?: Tensor; y?: Tensor; p?: number }) => ({
+      x: unaryBackward(op, dy, s.x ?? s.y ?? null, s.p),
+    });
+  };
+  return Object.fromEntries(UNARY_GRAD_OPS.map((op) => [op, rule(op)])) as UnaryRules;
+}
 
 function normGrads(g: { dx: Tensor; dweight: Tensor | null; dbias: Tensor | null }): Grads {
   return { x: g.dx, weight: g.dweight, bias: g.dbias };

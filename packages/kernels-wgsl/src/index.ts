@@ -24,6 +24,7 @@ export {
   conv2dRef,
 } from './ops/conv2d.js';
 export * from './ops/dropout.js';
+export * from './ops/elementwise_records.js';
 export {
   type Combine,
   instanceNorm2d,

@@ -4,17 +4,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import {
-  ACTIVATION_BACKWARD_OPS,
-  type ActivationBackwardOp,
-  activationBackward,
-  activationBackwardRef,
   leakyReluBackward,
   reluBackward,
   sigmoidBackward,
   tanhBackward,
+  unaryBackward,
+  unaryBackwardRef,
 } from '../src/ops/activation_backward.js';
 import { dropout, dropoutBackward, dropoutMaskRef } from '../src/ops/dropout.js';
-import { type UnaryOp, unaryRef } from '../src/ops/unary.js';
+import { defaultParam, UNARY_GRAD_OPS, UNARY_OPS, type UnaryGradOp } from '../src/ops/elementwise_records.js';
+import { unaryRef } from '../src/ops/unary.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -24,27 +23,41 @@ beforeAll(async () => {
 // Awkward sizes: one element, primes, non-multiples of the workgroup, and > 10^6.
 const SHAPES: number[][] = [[1], [7], [2, 3, 5], [3, 1, 13, 17], [4099], [1_000_003]];
 
-interface ActCase {
-  op: ActivationBackwardOp;
-  /** The forward op in unary.ts whose derivative this is (its float64 reference drives the checks). */
-  forward: UnaryOp;
-  p: number;
-  /** Input range of x. */
-  domain: [number, number];
+interface GradCase {
+  /** The parameter p (the record's default when absent). */
+  p?: number;
+  /** Input range of x (default [-3, 3]). */
+  domain?: [number, number];
   /** Keep finite-difference samples this far from a kink of the forward. */
-  kinkMargin: number;
+  kinkMargin?: number;
 }
 
-const CASES: ActCase[] = [
-  { op: 'reluBackward', forward: 'relu', p: 0, domain: [-3, 3], kinkMargin: 1e-2 },
-  { op: 'leakyReluBackward', forward: 'leakyRelu', p: 0.2, domain: [-3, 3], kinkMargin: 1e-2 },
-  { op: 'tanhBackward', forward: 'tanh', p: 0, domain: [-4, 4], kinkMargin: 0 },
-  { op: 'sigmoidBackward', forward: 'sigmoid', p: 0, domain: [-8, 8], kinkMargin: 0 },
-];
+/**
+ * The backward kernel of every record with a `grad` is checked; only ops
+ * that need another domain, a kink margin or a parameter have a row.
+ */
+const CASES: Partial<Record<UnaryGradOp, GradCase>> = {
+  abs: { kinkMargin: 1e-2 },
+  sqrt: { domain: [0.25, 4] },
+  log: { domain: [0.25, 4] },
+  exp: { domain: [-5, 5] },
+  relu: { kinkMargin: 1e-2 },
+  leakyRelu: { p: 0.2, kinkMargin: 1e-2 },
+  tanh: { domain: [-4, 4] },
+  sigmoid: { domain: [-8, 8] },
+  gelu: { domain: [-8, 8] },
+  silu: { domain: [-12, 12] },
+  scale: { p: -1.75 },
+  addScalar: { p: 0.625 },
+};
 
-/** The tensor each op's backward reads: x itself, or the f32 forward output y. */
-function savedFor(c: ActCase, x: Float32Array): Float32Array {
-  return ACTIVATION_BACKWARD_OPS[c.op].saved === 'x' ? x : Float32Array.from(unaryRef(c.forward, x, c.p));
+const savedKind = (op: UnaryGradOp) => UNARY_OPS[op].grad.saved;
+
+/** The tensor op's backward reads: x itself, the f32 forward output y, or nothing. */
+function savedFor(op: UnaryGradOp, x: Float32Array, p: number): Float32Array | null {
+  const kind = savedKind(op);
+  if (kind === 'none') return null;
+  return kind === 'x' ? x : Float32Array.from(unaryRef(op, x, p));
 }
 
 /** Seeded doubles in [lo, hi) at least `margin` away from 0. */
@@ -57,14 +70,14 @@ function awayFromZero(n: number, seed: number, lo: number, hi: number, margin: n
  * Central difference of L(x) = Σ dy·f(x) along v, against Σ dx·v from the
  * reference backward. Both in float64.
  */
-function fdCheck(c: ActCase, n: number, seed: number): void {
+function fdCheck(op: UnaryGradOp, c: Required<GradCase>, n: number, seed: number): void {
   const x = awayFromZero(n, seed, c.domain[0], c.domain[1], c.kinkMargin);
   const dy = Float64Array.from(randomArray(n, seed + 1, -2, 2));
   const v = Float64Array.from(randomArray(n, seed + 2, -1, 1));
   const h = 1e-6;
   const L = (s: number) => {
     const y = unaryRef(
-      c.forward,
+      op,
       x.map((xi, i) => xi + s * v[i]),
       c.p,
     );
@@ -73,56 +86,70 @@ function fdCheck(c: ActCase, n: number, seed: number): void {
     return acc;
   };
   const fd = (L(h) - L(-h)) / (2 * h);
-  const saved = ACTIVATION_BACKWARD_OPS[c.op].saved === 'x' ? x : unaryRef(c.forward, x, c.p);
-  const dx = activationBackwardRef(c.op, dy, saved, c.p);
+  const kind = savedKind(op);
+  const saved = kind === 'none' ? null : kind === 'x' ? x : unaryRef(op, x, c.p);
+  const dx = unaryBackwardRef(op, dy, saved, c.p);
   let an = 0;
   let mag = 0;
   for (let i = 0; i < n; i++) {
     an += dx[i] * v[i];
     mag += Math.abs(dx[i] * v[i]);
   }
-  expect(Math.abs(fd - an), `${c.op} n=${n}: fd ${fd} vs analytic ${an}`).toBeLessThanOrEqual(1e-7 * (mag + 1));
+  expect(Math.abs(fd - an), `${op} n=${n}: fd ${fd} vs analytic ${an}`).toBeLessThanOrEqual(1e-7 * (mag + 1));
 }
 
-describe('activation backward', () => {
-  for (const c of CASES) {
-    describe(c.op, () => {
+describe('backward kernels generated from the records', () => {
+  for (const op of UNARY_GRAD_OPS) {
+    const row = CASES[op] ?? {};
+    const c: Required<GradCase> = {
+      p: row.p ?? defaultParam(op),
+      domain: row.domain ?? [-3, 3],
+      kinkMargin: row.kinkMargin ?? 0,
+    };
+    describe(`${op}Backward`, () => {
       for (const n of [1, 7, 30, 1000]) {
-        it(`reference vs central differences n=${n}`, () => fdCheck(c, n, 17 + n));
+        it(`reference vs central differences n=${n}`, () => fdCheck(op, c, n, 17 + n));
       }
       for (const shape of SHAPES) {
         it(`GPU vs reference ${JSON.stringify(shape)}`, async () => {
           const n = sizeOf(shape);
           const x = randomArray(n, shape.length * 7 + shape[0], c.domain[0], c.domain[1]);
           const dy = randomArray(n, n + 5, -2, 2);
-          const saved = savedFor(c, x);
+          const saved = savedFor(op, x, c.p);
           const got = await tidy(() =>
-            activationBackward(c.op, Tensor.fromArray(device, dy, shape), Tensor.fromArray(device, saved, shape), c.p),
+            unaryBackward(
+              op,
+              Tensor.fromArray(device, dy, shape),
+              saved && Tensor.fromArray(device, saved, shape),
+              c.p,
+            ),
           );
           expect(got.shape).toEqual(shape);
-          expectClose(await got.toArray(), activationBackwardRef(c.op, dy, saved, c.p), {
+          expectClose(await got.toArray(), unaryBackwardRef(op, dy, saved, c.p), {
             rtol: 4e-6,
             atol: 1e-7,
-            label: c.op,
+            label: `${op}Backward`,
           });
           got.dispose();
         });
       }
-      it('names the op and both shapes on a shape mismatch', () => {
-        tidy(() => {
-          const dy = Tensor.zeros(device, [2, 3]);
-          const s = Tensor.zeros(device, [3, 2]);
-          expect(() => activationBackward(c.op, dy, s, c.p)).toThrow(ShapeError);
-          expect(() => activationBackward(c.op, dy, s, c.p)).toThrow(
-            new RegExp(`${c.op}: dy \\[2,3\\] and ${ACTIVATION_BACKWARD_OPS[c.op].saved} \\[3,2\\]`),
-          );
+      if (savedKind(op) !== 'none') {
+        it('names the op and both shapes on a shape mismatch', () => {
+          tidy(() => {
+            const dy = Tensor.zeros(device, [2, 3]);
+            const s = Tensor.zeros(device, [3, 2]);
+            expect(() => unaryBackward(op, dy, s, c.p)).toThrow(ShapeError);
+            expect(() => unaryBackward(op, dy, s, c.p)).toThrow(
+              new RegExp(`${op}Backward: dy \\[2,3\\] and ${savedKind(op)} \\[3,2\\]`),
+            );
+          });
         });
-      });
+      }
     });
   }
 
-  it('covers every op in the table', () => {
-    expect(CASES.map((c) => c.op).sort()).toEqual(Object.keys(ACTIVATION_BACKWARD_OPS).sort());
+  it('every row names an op with a gradient', () => {
+    expect(Object.keys(CASES).filter((op) => !(UNARY_GRAD_OPS as string[]).includes(op))).toEqual([]);
   });
 
   it('known values, including the kinks (gradient 0 / slope at x = 0, as PyTorch)', async () => {
@@ -136,6 +163,7 @@ describe('activation backward', () => {
         leakyReluBackward(t(dy), t(x), 0.5),
         tanhBackward(t([2, 3]), t([0.5, -1])),
         sigmoidBackward(t([2, 3]), t([0.5, 1])),
+        unaryBackward('gelu', t(dy), t(x)),
       ]).map(async (r) => {
         const a = Array.from(await r.toArray());
         r.dispose();
@@ -143,10 +171,16 @@ describe('activation backward', () => {
       }),
     );
     expect(out[0]).toEqual([0, 0, 0, 40, 50]);
-    expectClose(out[1], [2, 4, 6, 40, 50], { rtol: 1e-6, label: 'leakyRelu 0.2' });
+    // The default slope is PyTorch's 0.01.
+    expectClose(out[1], [0.1, 0.2, 0.3, 40, 50], { rtol: 1e-6, label: 'leakyRelu default slope' });
     expect(out[2]).toEqual([5, 10, 15, 40, 50]);
     expect(out[3]).toEqual([1.5, 0]);
     expect(out[4]).toEqual([0.5, 0]);
+    // gelu'(x) = Φ(x) + x·φ(x), from Python's math.erfc; gelu'(0) = 1/2.
+    expectClose(out[5], [10 * -0.0852318010781969, 10, 15, 40 * 0.8674951246561629, 50 * 1.011945647204184], {
+      rtol: 1e-6,
+      label: 'gelu',
+    });
   });
 });
 
