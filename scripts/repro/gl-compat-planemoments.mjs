@@ -55,7 +55,13 @@ async function run(flags, adapterOptions) {
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] }));
+  pass.setBindGroup(
+    0,
+    device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: out } }],
+    }),
+  );
   pass.dispatchWorkgroups(1);
   pass.end();
   enc.copyBufferToBuffer(out, 0, read, 0, 512);
@@ -69,7 +75,9 @@ async function run(flags, adapterOptions) {
     runs.push(`${r[i]} x${j - i}`);
     i = j;
   }
-  console.log(`${adapter.info.description.padEnd(52)} ${runs.join(', ').padEnd(16)} ${r.every((v) => v === 1) ? 'ok' : 'WRONG'}`);
+  console.log(
+    `${adapter.info.description.padEnd(52)} ${runs.join(', ').padEnd(16)} ${r.every((v) => v === 1) ? 'ok' : 'WRONG'}`,
+  );
 }
 
 await run([], {});
