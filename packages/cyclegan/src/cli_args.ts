@@ -1,11 +1,19 @@
 import { OptionError } from '@cg/tensor-core';
+import { log } from './cli-log.js';
 
 export type ArgValue = string | number | boolean;
+
+/** Official options accepted by every command and dropped, each with the reason printed once. */
+const IGNORED_OPTIONS: Record<string, string> = {
+  gpu_ids: 'WebGPU has no device index, so the adapter chooses the GPU',
+};
+const noted = new Set<string>();
 
 /**
  * Parses `--key value`, `--key=value` and bare `--flag` against a table of
  * defaults whose types decide how values are read (numbers, booleans,
- * strings). Unknown options are an error naming the closest known one.
+ * strings). Unknown options are an error naming the closest known one; an empty value (`--n_epochs ""`,
+ * `--name=`) is an error too, where Number('') would quietly read 0.
  */
 export function parseArgs<T extends Record<string, ArgValue | undefined>>(
   argv: readonly string[],
@@ -18,18 +26,30 @@ export function parseArgs<T extends Record<string, ArgValue | undefined>>(
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new OptionError(`unexpected argument '${arg}' (options look like --name value)`);
     let [key, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (Object.hasOwn(IGNORED_OPTIONS, key) && !known.has(key)) {
+      if (value === undefined && ++i >= argv.length) throw new OptionError(`--${key} needs a value`);
+      if (!noted.has(key)) log(`--${key}: ignored; ${IGNORED_OPTIONS[key]}`);
+      noted.add(key);
+      continue;
+    }
     if (!known.has(key)) {
       throw new OptionError(`unknown option --${key}${suggest(key, [...known])}`);
     }
     const def = defaults[key];
     if (typeof def === 'boolean') {
       if (value === undefined && (argv[i + 1] === 'true' || argv[i + 1] === 'false')) value = argv[++i];
+      if (value !== undefined && !['true', 'false', '1', '0'].includes(value))
+        throw new OptionError(`--${key} takes true or false (got '${value}'), or nothing for true`);
       out[key] = value === undefined ? true : value === 'true' || value === '1';
       continue;
     }
     if (value === undefined) {
       if (i + 1 >= argv.length) throw new OptionError(`--${key} needs a value`);
       value = argv[++i];
+    }
+    if (value.trim() === '') {
+      const what = typeof def === 'number' ? 'a number' : 'a value';
+      throw new OptionError(`--${key} needs ${what} (got an empty one); give one or leave the option out`);
     }
     if (typeof def === 'number') {
       const n = value === 'inf' ? Number.POSITIVE_INFINITY : Number(value);

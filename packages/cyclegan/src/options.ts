@@ -146,6 +146,8 @@ export function resolveTrainOptions(opts: Partial<TrainOptions> & { dataroot: st
   for (const k of ['n_epochs', 'n_epochs_decay'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) bad.push(`--${k} must be an integer ≥ 0 (got ${o[k]})`);
   }
+  if (!Number.isInteger(o.epoch_count) || o.epoch_count < 1)
+    bad.push(`--epoch_count must be an integer ≥ 1 (got ${o.epoch_count})`);
   if (!(o.lr > 0)) bad.push(`--lr must be positive (got ${o.lr})`);
   if (!(o.beta1 >= 0 && o.beta1 < 1)) bad.push(`--beta1 must be in [0, 1) (got ${o.beta1})`);
   if (o.lambda_identity > 0 && o.input_nc !== o.output_nc) {

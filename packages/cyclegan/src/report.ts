@@ -1,3 +1,4 @@
+import { DataError } from '@cg/tensor-core';
 import { diagnosticsSection } from './diagnostics/report_section.js';
 import { escapeHtml, lineChart } from './svg_chart.js';
 
@@ -28,6 +29,26 @@ export interface ReportInput {
   metricCharts?: readonly { title: string; keys: readonly string[] }[];
   /** Set when training ran the failure-mode diagnostics: adds their explanation, latest values and heat-map scale. */
   diagnostics?: { heatMax: number; probeSize: number };
+}
+
+/**
+ * Reads a saved history.json. It only feeds the report's charts, so a caller may carry on without it:
+ * throws a DataError naming the file rather than a bare SyntaxError.
+ */
+export function parseHistory(bytes: Uint8Array, source: string): LogPoint[] {
+  let points: unknown;
+  try {
+    points = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new DataError(`${source}: unreadable (${(e as Error).message})`);
+  }
+  const valid = (p: unknown): p is LogPoint =>
+    typeof p === 'object' &&
+    p !== null &&
+    typeof (p as LogPoint).iter === 'number' &&
+    typeof (p as LogPoint).losses === 'object';
+  if (!Array.isArray(points) || !points.every(valid)) throw new DataError(`${source}: not a list of logged points`);
+  return points;
 }
 
 export function pngDataUrl(png: Uint8Array): string {

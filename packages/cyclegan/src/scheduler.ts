@@ -12,7 +12,9 @@ export interface SchedulerOptions {
 /**
  * The official learning-rate schedules (networks.get_scheduler). `steps`
  * counts scheduler.step() calls, made once at the end of every epoch, so the
- * first epoch runs at steps = 0.
+ * first epoch runs at steps = 0. For 'linear', steps + epoch_count is the
+ * epoch being trained, so restored steps must meet the epoch_count of the run
+ * that made them, not a new --epoch_count (planRunStart in resume_plan.ts).
  */
 export function learningRateAt(o: SchedulerOptions, steps: number): number {
   switch (o.lr_policy) {

@@ -1,5 +1,5 @@
 import { CgError, type Device, type Tensor } from '@cg/tensor-core';
-import { readCheckpoint } from './checkpoint/index.js';
+import { writeCheckpointSet } from './checkpoint_set.js';
 import { UnalignedDataset } from './data/dataset.js';
 import type { ImageSource } from './data/files.js';
 import { makeGrid, tensorToImages } from './data/grid.js';
@@ -9,8 +9,10 @@ import { type DiagnosticsOptions, TrainingDiagnostics } from './diagnostics/moni
 import { saveCheckpoint } from './generator_io.js';
 import { CycleGANModel, NET_NAMES, VISUAL_NAMES, type VisualName } from './model.js';
 import { resolveTrainOptions, type TrainOptions } from './options.js';
-import { type LogPoint, type ReportSample, renderReport } from './report.js';
-import { decodeTrainingState, encodeTrainingState, type LoopState } from './training_state.js';
+import { type LogPoint, parseHistory, type ReportSample, renderReport } from './report.js';
+import { checkpointFileName, readResumeSet, TRAIN_STATE_FILE } from './resume.js';
+import { planRunStart } from './resume_plan.js';
+import { encodeTrainingState, type LoopState } from './training_state.js';
 
 /** The file system as the trainer needs it; Node and browsers supply their own. */
 export interface TrainerIO {
@@ -63,10 +65,13 @@ export function checkpointPath(
   label: string,
   net: string,
 ): string {
-  return joinPath(o.checkpoints_dir, o.name, `${label}_net_${net}.${o.checkpoint_format}`);
+  return joinPath(o.checkpoints_dir, o.name, checkpointFileName(o, label, net));
 }
 
-/** The official training loop (train.py) with exact resume, progress, samples and a report. */
+/**
+ * The official training loop (train.py) with exact resume, progress, samples and a report.
+ * How --continue_train and --epoch_count combine: planRunStart (resume_plan.ts).
+ */
 export async function train(
   options: Partial<TrainOptions> & { dataroot: string },
   ctx: {
@@ -88,9 +93,18 @@ export async function train(
   const log = (line: string) => hooks.onLog?.(line);
   const dir = joinPath(o.checkpoints_dir, o.name);
 
-  await validateDataset(o, source);
+  const checked = await validateDataset(o, source);
+  for (const w of checked.warnings) log(w);
   const dataset = await UnalignedDataset.open(o, source);
-  const model = new CycleGANModel(device, o, true);
+  // Read and check what we resume from before building the model: its scheduler depends on where we start.
+  const resumed = o.continue_train ? await readResumeSet(o, io, log) : null;
+  const saved = resumed?.state;
+  const start = planRunStart(
+    o,
+    options.epoch_count !== undefined,
+    saved ? { ...saved.loop, schedulerSteps: saved.model.schedulerSteps, epochSize: dataset.length } : null,
+  );
+  const model = new CycleGANModel(device, { ...o, epoch_count: start.scheduleEpochCount }, true);
   let diag: TrainingDiagnostics | null = null;
   if (ctx.diagnostics) {
     try {
@@ -103,12 +117,41 @@ export async function train(
   }
   const history: LogPoint[] = [];
   const samples: ReportSample[] = [];
-  let loop: LoopState = { epoch: o.epoch_count, epochIter: 0, totalIters: 0, data: dataset.getState() };
+  let loop: LoopState = { epoch: start.epoch, epochIter: 0, totalIters: 0, data: dataset.getState() };
 
-  if (o.continue_train) {
-    loop = await resume(o, model, dataset, io, log);
-    const saved = await io.readFile(joinPath(dir, 'history.json'));
-    if (saved) history.push(...JSON.parse(new TextDecoder().decode(saved)));
+  if (resumed) {
+    for (const [name, net] of model.nets()) {
+      const sd = resumed.nets.get(name);
+      if (sd) net.loadStateDict(sd);
+    }
+    if (resumed.state) {
+      model.setTrainingState(resumed.state.model);
+      dataset.setState(resumed.state.loop.data);
+      loop = resumed.state.loop;
+      log(`resumed exactly at epoch ${loop.epoch}, total_iters ${loop.totalIters}`);
+    } else {
+      log(
+        `--continue_train: no training state for '${o.epoch}'; restarting optimizers, pools and data order from epoch ${start.epoch} (the official behaviour)`,
+      );
+      // Epoch labels are saved at the end of their epoch, before the scheduler steps.
+      const next = resumed.savedAt && resumed.savedAt.epoch + 1;
+      if (next && /^\d+$/.test(o.epoch) && options.epoch_count === undefined && next !== start.epoch)
+        log(
+          `--continue_train: '${o.epoch}' was saved at the end of epoch ${next - 1}; pass --epoch_count ${next} to continue its schedule`,
+        );
+    }
+    const historyPath = joinPath(dir, 'history.json');
+    const savedHistory = await io.readFile(historyPath);
+    try {
+      // Points past the state's iteration come from a save that did not finish.
+      if (savedHistory)
+        history.push(
+          ...parseHistory(savedHistory, historyPath).filter((p) => !resumed.state || p.iter <= loop.totalIters),
+        );
+    } catch (e) {
+      if (!(e instanceof CgError)) throw e;
+      log(`${e.message}; the report's charts start from this run`);
+    }
   }
 
   const lastEpoch = o.n_epochs + o.n_epochs_decay;
@@ -137,17 +180,21 @@ export async function train(
     };
   };
 
+  // One save is one checkpoint set: its manifest, written last, is what makes it count (checkpoint_set.ts).
   const save = async (label: string) => {
-    for (const [name, net] of model.nets())
-      await io.writeFile(checkpointPath(o, label, name), await saveCheckpoint(net, o.checkpoint_format));
+    const files = model.nets().map(([name, net]) => ({
+      name: checkpointFileName(o, label, name),
+      bytes: () => saveCheckpoint(net, o.checkpoint_format),
+    }));
     if (label === 'latest') {
       loop.data = dataset.getState();
-      await io.writeFile(
-        joinPath(dir, 'latest_train_state.safetensors'),
-        encodeTrainingState(loop, await model.getTrainingState()),
-      );
       await io.writeFile(joinPath(dir, 'history.json'), new TextEncoder().encode(JSON.stringify(history)));
+      files.push({
+        name: TRAIN_STATE_FILE,
+        bytes: async () => encodeTrainingState(loop, await model.getTrainingState()),
+      });
     }
+    await writeCheckpointSet(io, dir, label, files, { epoch: loop.epoch, totalIters: loop.totalIters });
   };
   const writeReport = async () => {
     const html = renderReport({
@@ -170,7 +217,9 @@ export async function train(
   let inFlight: Promise<void> | null = null;
   outer: for (; loop.epoch <= lastEpoch; ) {
     const epochStart = nowSec();
-    for await (const batch of dataset.epoch()) {
+    // A state saved after an epoch's last batch (the data already at the next epoch) has only its end left.
+    const batches = loop.epochIter < epochSize ? dataset.epoch() : [];
+    for await (const batch of batches) {
       model.optimizeParameters(batch);
       // Back-pressure, not a readback: wait for the previous step while this one runs.
       const fence = device.fence();
@@ -242,38 +291,6 @@ export async function train(
   await writeReport();
   diag?.dispose();
   return { model, history, totalIters: loop.totalIters, seconds: nowSec() - t0, dir, stopped };
-}
-
-async function resume(
-  o: TrainOptions,
-  model: CycleGANModel,
-  dataset: UnalignedDataset,
-  io: TrainerIO,
-  log: (line: string) => void,
-): Promise<LoopState> {
-  const label = o.epoch;
-  for (const [name, net] of model.nets()) {
-    const path = checkpointPath(o, label, name);
-    const bytes = await io.readFile(path);
-    if (!bytes)
-      throw new Error(
-        `--continue_train: ${path} does not exist; train first or check --name/--checkpoints_dir/--epoch`,
-      );
-    net.loadStateDict(readCheckpoint(bytes, path));
-  }
-  const statePath = joinPath(o.checkpoints_dir, o.name, 'latest_train_state.safetensors');
-  const stateBytes = label === 'latest' ? await io.readFile(statePath) : null;
-  if (!stateBytes) {
-    log(
-      `--continue_train: no training state for '${label}'; restarting optimizers, pools and data order from epoch ${o.epoch_count} (the official behaviour)`,
-    );
-    return { epoch: o.epoch_count, epochIter: 0, totalIters: 0, data: dataset.getState() };
-  }
-  const { loop, model: state } = decodeTrainingState(stateBytes, statePath);
-  model.setTrainingState(state);
-  dataset.setState(loop.data);
-  log(`resumed exactly at epoch ${loop.epoch}, total_iters ${loop.totalIters}`);
-  return loop;
 }
 
 /** Rows real_A, fake_B, rec_A, real_B, fake_A, rec_B; one column per image of the batch. */

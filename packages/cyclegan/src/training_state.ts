@@ -56,7 +56,15 @@ export function decodeTrainingState(bytes: Uint8Array, source: string): { loop: 
       `${source}: not a training-state file of this project (format ${metadata.format ?? 'missing'})`,
     );
   }
-  const meta = JSON.parse(metadata.state);
+  let meta: { loop?: LoopState } & Record<string, never>;
+  try {
+    meta = JSON.parse(metadata.state);
+  } catch (e) {
+    throw new CheckpointError(
+      `${source}: the training state is unreadable (${(e as Error).message}); resume from an epoch's nets with --epoch <N>, or start over without --continue_train`,
+    );
+  }
+  if (!meta?.loop) throw new CheckpointError(`${source}: the training state has no loop position`);
   const tensor = (key: string) => {
     const t = tensors.get(key);
     if (!t) throw new CheckpointError(`${source}: missing tensor ${key}`);
