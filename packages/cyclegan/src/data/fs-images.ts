@@ -1,4 +1,4 @@
-import { lstat, mkdir, open, readdir, readFile, readlink, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DataError } from '@cg/tensor-core';
 import jpeg from 'jpeg-js';
