@@ -2,6 +2,7 @@ export * from './ops/activation_backward.js';
 export * from './ops/adam.js';
 export * from './ops/batch_norm2d.js';
 export * from './ops/binary.js';
+export type { Combine, NormTuning } from './ops/channel_norm.js';
 export * from './ops/concat.js';
 export { CONV_STRATEGIES, type ConvStrategy, convStrategy, setConvStrategy } from './ops/conv_strategy.js';
 export {
@@ -26,19 +27,24 @@ export {
 export * from './ops/dropout.js';
 export * from './ops/elementwise_records.js';
 export {
-  type Combine,
   instanceNorm2d,
   instanceNorm2dBackward,
   instanceNorm2dBackwardRef,
   instanceNorm2dRef,
-  type NormTuning,
 } from './ops/instance_norm2d.js';
 export * from './ops/loss.js';
 export { type MatmulOptions, matmul, matmulRef } from './ops/matmul.js';
-export * from './ops/metrics.js';
 export * from './ops/pad2d.js';
 export * from './ops/reduce.js';
 export * from './ops/unary.js';
 export * from './ops/upsample2d.js';
-export { flatGroupIndex, flatWorkgroups, type KernelCall, MAX_GROUPS_PER_DIM, Params, runKernel } from './runtime.js';
+export {
+  flatGroupIndex,
+  flatWorkgroups,
+  type KernelCall,
+  MAX_GROUPS_PER_DIM,
+  Params,
+  runKernel,
+  sameDevice,
+} from './runtime.js';
 export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';

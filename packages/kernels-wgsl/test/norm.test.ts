@@ -4,12 +4,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import { batchNorm2d, batchNorm2dBackward, batchNorm2dBackwardRef, batchNorm2dRef } from '../src/ops/batch_norm2d.js';
+import type { NormTuning } from '../src/ops/channel_norm.js';
 import {
   instanceNorm2d,
   instanceNorm2dBackward,
   instanceNorm2dBackwardRef,
   instanceNorm2dRef,
-  type NormTuning,
 } from '../src/ops/instance_norm2d.js';
 
 let device: Device;

@@ -1,4 +1,5 @@
 import { DataError } from '@cg/tensor-core';
+import { crc32 } from '../crc32.js';
 import type { ImageInfo } from './files.js';
 
 /*
@@ -77,22 +78,6 @@ export function unsupportedFormatError(path: string, b: Uint8Array): DataError {
   );
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(b: Uint8Array, start: number, end: number): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 function u32(b: Uint8Array, i: number): number {
   return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 }
@@ -125,7 +110,7 @@ function probePng(b: Uint8Array, path: string): ImageInfo {
     const type = String.fromCharCode(b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]);
     const end = pos + 12 + len;
     if (end > b.length) throw truncated(path, 'PNG', `chunk ${type} at byte ${pos} runs past the end of the file`);
-    if (crc32(b, pos + 4, pos + 8 + len) !== u32(b, pos + 8 + len)) {
+    if (crc32(b.subarray(pos + 4, pos + 8 + len)) !== u32(b, pos + 8 + len)) {
       throw truncated(path, 'PNG', `CRC mismatch in chunk ${type} at byte ${pos}`);
     }
     if (first) {

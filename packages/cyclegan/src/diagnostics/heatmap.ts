@@ -1,6 +1,6 @@
-import { colorAt } from '@cg/kernels-wgsl';
 import { DataError, fmtShape } from '@cg/tensor-core';
 import { newImage, type RgbImage } from '../data/image.js';
+import { colorAt } from './kernels/index.js';
 import { HEAT_MAX } from './scores.js';
 
 /** RGB [N, 3, H, W] in [0, 1] (colorMap's output) → 8-bit images, rounded to the nearest level. */

@@ -1,3 +1,5 @@
+import { sumAll } from '@cg/kernels-wgsl';
+import { type Device, fmtShape, ShapeError, Tensor, tidy } from '@cg/tensor-core';
 import {
   absDiffMap,
   colorMap,
@@ -8,9 +10,7 @@ import {
   planeMoments,
   sobelMagnitude,
   ssim,
-  sumAll,
-} from '@cg/kernels-wgsl';
-import { type Device, fmtShape, ShapeError, Tensor, tidy } from '@cg/tensor-core';
+} from './kernels/index.js';
 
 /*
  * CycleGAN's three known failure modes as numbers, computed on the GPU from batches of images in the model's

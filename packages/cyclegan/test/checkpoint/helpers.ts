@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CheckpointError } from '@cg/tensor-core';
 import { expect } from 'vitest';
-import type { StateDict } from '../../src/checkpoint/index.js';
+import { type StateDict, writeZip } from '../../src/checkpoint/index.js';
 
 export const FIXTURES = new URL('../../../../test/fixtures/pth/', import.meta.url);
 
@@ -156,6 +156,27 @@ export function legacyFile(
   obj.push(...op.setitems, ...op.stop);
   const keys = [...op.proto(), ...op.mark, ...storages.flatMap((s) => op.str(s.key)), 0x6c, ...op.stop];
   return concat(legacyHeader(littleEndian), obj, keys, ...storages.flatMap((s) => [le64(s.count), s.bytes]));
+}
+
+/** A zip-format checkpoint around a hand-made data.pkl. */
+export function zipPth(pkl: Uint8Array | number[], storages: Record<string, Uint8Array> = {}): Uint8Array {
+  return writeZip([
+    { name: 'archive/data.pkl', data: Uint8Array.from(pkl) },
+    ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })),
+    { name: 'archive/version', data: new TextEncoder().encode('3\n') },
+  ]);
+}
+
+/** `{name: <tensor ops>}` as a protocol-2 pickle. */
+export function dictPickle(entries: [string, number[]][]): number[] {
+  return [
+    ...op.proto(),
+    ...op.emptyDict,
+    ...op.mark,
+    ...entries.flatMap(([k, v]) => [...op.str(k), ...v]),
+    ...op.setitems,
+    ...op.stop,
+  ];
 }
 
 export function f32bytes(values: number[]): Uint8Array {

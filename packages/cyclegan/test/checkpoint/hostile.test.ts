@@ -8,14 +8,13 @@ import {
   type StateDict,
   writePth,
   writeSafetensors,
-  writeZip,
 } from '../../src/checkpoint/index.js';
 import { gatherStrided } from '../../src/checkpoint/strided.js';
 import { loadGenerator } from '../../src/generator_io.js';
 import { type GeneratorSpec, inferGenerator } from '../../src/infer.js';
 import { buildGenerator } from '../../src/networks/define.js';
 import { generatorStateNumel } from '../../src/networks/generator_size.js';
-import { concat, f32bytes, le64, legacyFile, legacyHeader, op, tensorOps } from './helpers.js';
+import { concat, dictPickle, f32bytes, le64, legacyFile, legacyHeader, op, tensorOps, zipPth } from './helpers.js';
 
 /**
  * Files built to hurt the loader: each must be refused with a one-line
@@ -62,25 +61,6 @@ function expectRefused(fn: () => unknown, source: string, pattern: RegExp, maxMs
   expect(ms, 'milliseconds').toBeLessThan(maxMs);
   expect(process.memoryUsage().rss - rssBefore, 'rss growth').toBeLessThan(200 * 2 ** 20);
   return caught.message;
-}
-
-function zipPth(pkl: Uint8Array | number[], storages: Record<string, Uint8Array> = {}): Uint8Array {
-  return writeZip([
-    { name: 'archive/data.pkl', data: Uint8Array.from(pkl) },
-    ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })),
-    { name: 'archive/version', data: new TextEncoder().encode('3\n') },
-  ]);
-}
-
-function dictPickle(entries: [string, number[]][]): number[] {
-  return [
-    ...op.proto(),
-    ...op.emptyDict,
-    ...op.mark,
-    ...entries.flatMap(([k, v]) => [...op.str(k), ...v]),
-    ...op.setitems,
-    ...op.stop,
-  ];
 }
 
 function tensor(shape: number[], fill = 0.01): HostTensor {

@@ -4,6 +4,7 @@ import { readCheckpoint, readPth, readZip, writePth, writeZip } from '../../src/
 import {
   checkpointErrorOrValue,
   concat,
+  dictPickle,
   f32bytes,
   fixture,
   le64,
@@ -12,28 +13,8 @@ import {
   op,
   rng,
   tensorOps,
+  zipPth,
 } from './helpers.js';
-
-/** A zip-format checkpoint around a hand-made data.pkl. */
-function zipPth(pkl: Uint8Array | number[], storages: Record<string, Uint8Array> = {}): Uint8Array {
-  return writeZip([
-    { name: 'archive/data.pkl', data: Uint8Array.from(pkl) },
-    ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })),
-    { name: 'archive/version', data: new TextEncoder().encode('3\n') },
-  ]);
-}
-
-/** `{name: <tensor ops>}` as a protocol-2 pickle. */
-function dictPickle(entries: [string, number[]][]): number[] {
-  return [
-    ...op.proto(),
-    ...op.emptyDict,
-    ...op.mark,
-    ...entries.flatMap(([k, v]) => [...op.str(k), ...v]),
-    ...op.setitems,
-    ...op.stop,
-  ];
-}
 
 describe('refuses code and unknown globals', () => {
   const evil: [string, number[]][] = [

@@ -1,18 +1,10 @@
 import { deflateSync } from 'node:zlib';
+import { crc32 } from '../../src/crc32.js';
 
 /*
  * Hand-made PNG and JPEG byte streams whose headers claim what their data does not hold (a 20000×20000
  * PNG in a few hundred bytes, a zero side, a header cut short), for the tests of what we refuse to decode.
  */
-
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const v of b) {
-    c ^= v;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + data.length);

@@ -1,28 +1,15 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError, Rng } from '@cg/tensor-core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UnalignedDataset } from '../../src/data/dataset.js';
-import { encodePng, NodeImageSource } from '../../src/data/fs-images.js';
+import { NodeImageSource } from '../../src/data/fs-images.js';
 import { newImage } from '../../src/data/image.js';
 import { MemoryImageSource } from '../../src/data/memory_source.js';
 import { validateDataset } from '../../src/data/validate.js';
+import { datasetWriter, png } from './helpers.js';
 import { pngWithHeader } from './hostile_images.js';
 
-const root = mkdtempSync(join(tmpdir(), 'cg-small-skipped-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function dataset(name: string, files: Record<string, Uint8Array | string>): string {
-  const dir = join(root, name);
-  for (const [rel, bytes] of Object.entries(files)) {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
-  return dir;
-}
-
-const png = (w: number, h: number) => encodePng(newImage(w, h, 3));
+const dataset = datasetWriter('cg-small-skipped-');
 
 describe('train/test datasets: skipped GIF/WebP files are reported in DatasetReport.warnings', () => {
   it('names the unsupported images apart from other skipped files, with how to convert them', async () => {

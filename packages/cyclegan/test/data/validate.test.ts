@@ -1,32 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DataError, OptionError } from '@cg/tensor-core';
 import jpeg from 'jpeg-js';
-import { afterAll, describe, expect, it } from 'vitest';
-import { encodePng, NodeImageSource } from '../../src/data/fs-images.js';
+import { describe, expect, it } from 'vitest';
+import { NodeImageSource } from '../../src/data/fs-images.js';
 import { newImage } from '../../src/data/image.js';
 import { MemoryImageSource } from '../../src/data/memory_source.js';
 import { validateDataset } from '../../src/data/validate.js';
+import { datasetWriter, png } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'cg-validate-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const dataset = datasetWriter('cg-validate-');
 const src = new NodeImageSource();
 
-const png = (w: number, h: number) => encodePng(newImage(w, h, 3));
 function jpg(w: number, h: number): Uint8Array {
   const data = new Uint8Array(w * h * 4).map((_, i) => (i * 31) % 256);
   return jpeg.encode({ width: w, height: h, data }, 90).data;
-}
-
-/** A dataset folder with `files` (relative path → bytes). */
-function dataset(name: string, files: Record<string, Uint8Array | string>): string {
-  const dir = join(root, name);
-  for (const [rel, bytes] of Object.entries(files)) {
-    mkdirSync(join(dir, rel, '..'), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
-  return dir;
 }
 
 async function problems(p: Promise<unknown>): Promise<string> {
@@ -55,9 +41,7 @@ describe('validateDataset', () => {
   });
 
   it('reports a missing folder and an empty folder together', async () => {
-    const dir = join(root, 'empty');
-    mkdirSync(join(dir, 'trainB'), { recursive: true });
-    writeFileSync(join(dir, 'trainB', 'labels.csv'), 'x');
+    const dir = dataset('empty', { 'trainB/labels.csv': 'x' });
     const msg = await problems(validateDataset({ dataroot: dir }, src));
     expect(msg).toMatch(/cannot be used \(2 problems\)/);
     expect(msg).toMatch(/trainA: folder not found; create it/);
@@ -111,7 +95,8 @@ describe('validateDataset', () => {
   });
 
   it('rejects bad options with an OptionError before touching the files', async () => {
-    const opt = (o: object) => validateDataset({ dataroot: join(root, 'nowhere'), ...o }, src);
+    // A folder that does not exist: no files, so the writer creates nothing.
+    const opt = (o: object) => validateDataset({ dataroot: dataset('nowhere', {}), ...o }, src);
     await expect(opt({ load_size: 200, crop_size: 256 })).rejects.toThrow(OptionError);
     await expect(opt({ load_size: 200, crop_size: 256 })).rejects.toThrow(
       /--crop_size 256 is larger than --load_size 200/,

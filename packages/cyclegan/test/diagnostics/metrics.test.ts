@@ -1,8 +1,8 @@
 import { nn, noGrad, variable } from '@cg/autograd';
-import { colorAt } from '@cg/kernels-wgsl';
 import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
+import { colorAt } from '../../src/diagnostics/kernels/index.js';
 import {
   CollapseWatch,
   contentScores,

@@ -2,6 +2,7 @@ import { fmtShape, ShapeError, type Tensor } from '@cg/tensor-core';
 import { sameDevice } from '../runtime.js';
 import {
   checkNormBackward,
+  checkNormEps,
   checkNormInput,
   type NormLayout,
   type NormTuning,
@@ -9,11 +10,11 @@ import {
   normBackwardRef,
   normForward,
   normRef,
-} from './instance_norm2d.js';
+} from './channel_norm.js';
 
 /**
- * Batch norm over NCHW: statistics per channel over (N, H, W). It shares
- * the kernels of instance norm (see instance_norm2d.ts) with one group per
+ * Batch norm over NCHW: statistics per channel over (N, H, W). The kernels
+ * are channel_norm.ts's, shared with instance norm, with one group per
  * channel made of N rows of H·W elements.
  */
 
@@ -62,7 +63,7 @@ export function batchNorm2d(
     runningMean: state?.runningMean ?? null,
     runningVar: state?.runningVar ?? null,
   });
-  if (!(eps >= 0) || !Number.isFinite(eps)) throw new RangeError(`${op}: eps must be a finite number ≥ 0, got ${eps}`);
+  checkNormEps(op, eps);
   const useBatch = opts.training || !state;
   if (useBatch && N * H * W < 2) {
     throw new ShapeError(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crc32 } from '../../src/checkpoint/crc32.js';
+import { crc32 } from '../src/crc32.js';
 
 /** The textbook bit-at-a-time CRC-32, to check the sliced one against. */
 function crc32Bitwise(bytes: Uint8Array): number {

@@ -1,8 +1,8 @@
 import type { Device } from '@cg/tensor-core';
 import { ShapeError, sizeOf, Tensor } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../test/helpers/compare.js';
-import { testDevice } from '../../../test/helpers/device.js';
+import { expectClose, randomArray } from '../../../../test/helpers/compare.js';
+import { testDevice } from '../../../../test/helpers/device.js';
 import {
   absDiffMap,
   absDiffMapRef,
@@ -27,7 +27,7 @@ import {
   ssim,
   ssimMap,
   ssimRef,
-} from '../src/ops/metrics.js';
+} from '../../src/diagnostics/kernels/index.js';
 
 let device: Device;
 beforeAll(async () => {
