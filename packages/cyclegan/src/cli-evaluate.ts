@@ -2,9 +2,10 @@
 // worst-aligned images with cycle-error heat maps, all in <results_dir>/<name>/evaluate_<epoch>/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import type { nn } from '@cg/autograd';
-import { CgError, type Device } from '@cg/tensor-core';
+import { type Device, OptionError } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
+import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
+import { loadRunGenerator } from './cli-run-generators.js';
 import { UnalignedDataset } from './data/dataset.js';
 import { NodeImageSource, writePng } from './data/fs-images.js';
 import { THRESHOLDS } from './diagnostics/checks.js';
@@ -12,10 +13,8 @@ import { type EvaluationResult, evaluate } from './diagnostics/evaluate.js';
 import { formatDirection } from './diagnostics/format.js';
 import { ARROW, DIRECTIONS } from './diagnostics/measure.js';
 import { CONTENT_SSIM_RANGE, HEAT_MAX } from './diagnostics/scores.js';
-import { loadGeneratorFile } from './node.js';
 import { DEFAULT_TRAIN_OPTIONS } from './options.js';
 import { escapeHtml } from './svg_chart.js';
-import { checkpointPath } from './trainer.js';
 
 export const EVALUATE_DEFAULTS = {
   ...DEFAULT_TRAIN_OPTIONS,
@@ -27,29 +26,18 @@ export const EVALUATE_DEFAULTS = {
   diversity_images: 32,
   heat_max: HEAT_MAX,
   eval: false,
+  ...MAX_PIXELS_OPTION,
 };
-
-async function loadG(device: Device, o: typeof EVALUATE_DEFAULTS, net: 'G_A' | 'G_B'): Promise<nn.Module> {
-  const log = (m: string) => process.stderr.write(`${m}\n`);
-  for (const format of [o.checkpoint_format, o.checkpoint_format === 'pth' ? 'safetensors' : 'pth'] as const) {
-    const path = checkpointPath({ ...o, checkpoint_format: format }, o.epoch, net);
-    try {
-      return (await loadGeneratorFile(device, path, { netG: o.netG, ngf: o.ngf, norm: o.norm, log })).net;
-    } catch (e) {
-      if (!(e instanceof CgError) || !/cannot read/.test(e.message)) throw e;
-    }
-  }
-  throw new CgError(
-    `evaluate: no ${o.epoch}_net_${net}.{safetensors,pth} in ${join(o.checkpoints_dir, o.name)}; train first or check --name/--epoch/--checkpoints_dir`,
-  );
-}
 
 export async function runEvaluate(argv: string[], device: Device): Promise<EvaluationResult> {
   const a = parseArgs(argv, EVALUATE_DEFAULTS as Record<string, ArgValue>) as Partial<typeof EVALUATE_DEFAULTS>;
-  if (!a.dataroot) throw new CgError('evaluate: --dataroot DIR is required (a folder with testA/ and testB/)');
+  if (!a.dataroot) throw new OptionError('evaluate: --dataroot DIR is required (a folder with testA/ and testB/)');
   const o = { ...EVALUATE_DEFAULTS, ...a };
-  const G_A = await loadG(device, o, 'G_A');
-  const G_B = await loadG(device, o, 'G_B');
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  // The architecture comes from the checkpoint's keys unless the user names it.
+  const overrides = { netG: a.netG, ngf: a.ngf, norm: a.norm, log };
+  const G_A = await loadRunGenerator(device, o, 'G_A', overrides, 'evaluate');
+  const G_B = await loadRunGenerator(device, o, 'G_B', overrides, 'evaluate');
   for (const g of [G_A, G_B]) {
     if (o.eval) g.eval();
     else g.train(); // as the official test.py: train mode unless --eval
@@ -57,7 +45,7 @@ export async function runEvaluate(argv: string[], device: Device): Promise<Evalu
   // The official test options: load_size = crop_size, serial batches, no flip, batch 1.
   const dataset = await UnalignedDataset.open(
     { ...o, batch_size: 1, serial_batches: true, no_flip: true, load_size: a.load_size ?? o.crop_size },
-    new NodeImageSource(),
+    new NodeImageSource({ maxPixels: maxPixelsFrom(a.max_pixels), warn: log }),
   );
   const t0 = performance.now();
   const result = await evaluate({ device, netG_A: G_A, netG_B: G_B }, dataset, {

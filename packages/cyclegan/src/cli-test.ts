@@ -2,15 +2,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { noGrad, variable } from '@cg/autograd';
-import { CgError, type Device, Tensor, tidy } from '@cg/tensor-core';
+import { type Device, OptionError, Tensor, tidy } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
+import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
+import { loadRunGenerator } from './cli-run-generators.js';
 import { UnalignedDataset } from './data/dataset.js';
 import { NodeImageSource, writePng } from './data/fs-images.js';
 import { tensorToImages } from './data/grid.js';
-import { loadGeneratorFile } from './node.js';
 import { DEFAULT_TRAIN_OPTIONS } from './options.js';
 import { escapeHtml } from './svg_chart.js';
-import { checkpointPath } from './trainer.js';
 
 const TEST_DEFAULTS = {
   ...DEFAULT_TRAIN_OPTIONS,
@@ -18,27 +18,17 @@ const TEST_DEFAULTS = {
   results_dir: './results',
   num_test: 50,
   eval: false,
+  ...MAX_PIXELS_OPTION,
 };
 
 export async function runTest(argv: string[], device: Device): Promise<void> {
   const a = parseArgs(argv, TEST_DEFAULTS as Record<string, ArgValue>) as Partial<typeof TEST_DEFAULTS>;
-  if (!a.dataroot) throw new CgError('test: --dataroot DIR is required (a folder with testA/ and testB/)');
+  if (!a.dataroot) throw new OptionError('test: --dataroot DIR is required (a folder with testA/ and testB/)');
   const o = { ...TEST_DEFAULTS, ...a };
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const load = async (net: 'G_A' | 'G_B') => {
-    for (const format of [o.checkpoint_format, o.checkpoint_format === 'pth' ? 'safetensors' : 'pth'] as const) {
-      const path = checkpointPath({ ...o, checkpoint_format: format }, o.epoch, net);
-      try {
-        // The architecture comes from the checkpoint's keys unless the user names it.
-        return (await loadGeneratorFile(device, path, { netG: a.netG, ngf: a.ngf, norm: a.norm, log })).net;
-      } catch (e) {
-        if (!(e instanceof CgError) || !/cannot read/.test(e.message)) throw e;
-      }
-    }
-    throw new CgError(
-      `test: no ${o.epoch}_net_${net}.{safetensors,pth} in ${join(o.checkpoints_dir, o.name)}; train first or check --name/--epoch`,
-    );
-  };
+  // The architecture comes from the checkpoint's keys unless the user names it.
+  const overrides = { netG: a.netG, ngf: a.ngf, norm: a.norm, log };
+  const load = (net: 'G_A' | 'G_B') => loadRunGenerator(device, o, net, overrides, 'test');
   const G_A = await load('G_A');
   const G_B = await load('G_B');
   for (const g of [G_A, G_B]) {
@@ -48,7 +38,7 @@ export async function runTest(argv: string[], device: Device): Promise<void> {
   // Official test options: load_size = crop_size, serial batches, no flip, batch 1.
   const dataset = await UnalignedDataset.open(
     { ...o, phase: 'test', batch_size: 1, serial_batches: true, no_flip: true, load_size: a.load_size ?? o.crop_size },
-    new NodeImageSource(),
+    new NodeImageSource({ maxPixels: maxPixelsFrom(a.max_pixels), warn: log }),
   );
   const outDir = join(o.results_dir, o.name, `test_${o.epoch}`);
   const imgDir = join(outDir, 'images');

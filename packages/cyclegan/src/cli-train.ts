@@ -1,7 +1,7 @@
 // `pnpm cyclegan train`: the official train.py options, with a loss log next to the checkpoints.
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CgError, CheckpointError, type Device } from '@cg/tensor-core';
+import { CheckpointError, type Device, OptionError } from '@cg/tensor-core';
 import { type ArgValue, formatDuration, parseArgs } from './cli_args.js';
 import { log } from './cli-log.js';
 import { progressPrinter } from './cli-progress.js';
@@ -18,7 +18,7 @@ export async function cmdTrain(argv: string[], device: Device): Promise<void> {
     dataroot: '',
     diagnostics: true,
   } as Record<string, ArgValue>) as Partial<TrainOptions> & { diagnostics?: boolean };
-  if (!o.dataroot) throw new CgError('train: --dataroot DIR is required (a folder with trainA/ and trainB/)');
+  if (!o.dataroot) throw new OptionError('train: --dataroot DIR is required (a folder with trainA/ and trainB/)');
   const name = o.name ?? DEFAULT_TRAIN_OPTIONS.name;
   const dir = join(o.checkpoints_dir ?? DEFAULT_TRAIN_OPTIONS.checkpoints_dir, name);
   await makeRunFolder(dir);

@@ -3,10 +3,10 @@ import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type CgError, DataError, type Device, OptionError } from '@cg/tensor-core';
 import { bar, parseArgs } from './cli_args.js';
+import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
 import { log } from './cli-log.js';
 import { isImageFile } from './data/files.js';
 import { fsError, fsErrorAt, NodeImageSource, writeImage } from './data/fs-images.js';
-import { DEFAULT_MAX_PIXELS } from './data/probe.js';
 import { sizeMultiple, translateImage } from './generator_io.js';
 import { netGName } from './infer.js';
 import { loadGeneratorFile } from './node.js';
@@ -112,14 +112,11 @@ function parseTranslateArgs(argv: string[]) {
     norm: '',
     load_size: 0,
     eval: false,
-    max_pixels: DEFAULT_MAX_PIXELS,
+    ...MAX_PIXELS_OPTION,
   });
   if (!a.weights || !a.input || !a.output)
     throw new OptionError('translate: --weights, --input and --output are required');
-  const maxPixels = a.max_pixels ?? DEFAULT_MAX_PIXELS;
-  if (!(maxPixels >= 1)) {
-    throw new OptionError(`--max_pixels must be a positive number of pixels, or inf for no limit (got ${maxPixels})`);
-  }
+  const maxPixels = maxPixelsFrom(a.max_pixels);
   return { ...a, weights: a.weights, input: a.input, output: a.output, maxPixels };
 }
 

@@ -30,6 +30,9 @@ const USAGE = `usage: pnpm cyclegan <command> [options]
              failure-mode metrics per direction (diversity/collapse, detail, content, cycle error) on the test set
   demo       trains a small CycleGAN on a built-in synthetic dataset and writes images + report (--out ./demo-output)
 
+Commands that read images take --max_pixels N (default 178956970, PIL's limit; 'inf' for none): larger images
+are refused from their header, before decoding. --gpu_ids is accepted and ignored: the WebGPU adapter picks the GPU.
+
 Every command also takes --debug (print the stack on failure) and --verbose (show Dawn's warnings).
 Options and defaults follow the official pytorch-CycleGAN-and-pix2pix (e.g. --netG resnet_9blocks, --lr 0.0002).`;
 
