@@ -31,6 +31,15 @@ export interface NodeDeviceOptions {
    */
   attempts?: readonly ('gpu' | 'core' | 'compat')[];
   dumpWgsl?: boolean;
+  /** Extra Dawn toggles for experiments (`CG_DAWN_FEATURES` adds to them): e.g. ['disable_robustness']. */
+  dawnFeatures?: readonly string[];
+}
+
+function dawnToggles(options: NodeDeviceOptions): string[] {
+  const features = [...(options.dawnFeatures ?? []), ...(process.env.CG_DAWN_FEATURES?.split(',') ?? [])].filter(
+    Boolean,
+  );
+  return features.length ? [`enable-dawn-features=${['allow_unsafe_apis', ...features].join(',')}`] : [];
 }
 
 type Instance = ReturnType<typeof create>;
@@ -65,7 +74,7 @@ export async function requestDevice(options: NodeDeviceOptions = {}): Promise<De
   for (const attempt of attempts) {
     try {
       if (attempt === 'gpu' || attempt === 'core') {
-        vulkan ??= newInstance([]);
+        vulkan ??= newInstance(dawnToggles(options));
         const adapter = await vulkan.requestAdapter({ powerPreference: 'high-performance' });
         if (!adapter) {
           tried.push(`${attempt}: requestAdapter() returned null`);
