@@ -90,7 +90,7 @@ export async function nodeTraining(
     async readFile(path) {
       return files.get(path) ?? null;
     },
-    encodePng,
+    encodePng: async (image) => encodePng(image),
   };
   const result = await train(options, { device, source, io });
   const losses = result.history.map((p) => p.losses);

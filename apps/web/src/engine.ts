@@ -19,13 +19,15 @@ import {
 } from '@cg/cyclegan';
 import { CheckpointError, DataError, type Device, DeviceError, OptionError, Rng } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/browser';
-import { encodePngSync } from './png.js';
+import { encodePng } from './image_io.js';
 import type {
   AdapterInfo,
   EngineEvent,
   ErrorInfo,
   ErrorKind,
+  ExportFormat,
   GeneratorInfo,
+  GeneratorNet,
   ReplyMap,
   Request,
   TrainData,
@@ -57,9 +59,9 @@ class MemoryIO implements TrainerIO {
     return this.files.get(path) ?? null;
   }
   /** The trainer encodes its sample grids here: that is also where the page gets them live. */
-  encodePng(image: RgbImage): Uint8Array {
+  async encodePng(image: RgbImage): Promise<Uint8Array> {
     this.onImage(image);
-    return encodePngSync(image);
+    return new Uint8Array(await (await encodePng(image)).arrayBuffer());
   }
 }
 
@@ -301,10 +303,7 @@ export class Engine {
     }
   }
 
-  private async exportGenerator(
-    net: 'G_A' | 'G_B',
-    format: 'safetensors' | 'pth',
-  ): Promise<{ bytes: Uint8Array; name: string }> {
+  private async exportGenerator(net: GeneratorNet, format: ExportFormat): Promise<{ bytes: Uint8Array; name: string }> {
     const run = this.run;
     if (!run?.model || run.running) {
       throw new EngineError('options', 'Pause or finish training before exporting the generators.');

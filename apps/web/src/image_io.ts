@@ -1,6 +1,7 @@
 // Browser image IO: files → RgbImage (createImageBitmap + canvas getImageData), RgbImage → canvas and PNG
-// (canvas.toBlob). The library itself stays platform-neutral; this is the browser's half of what
-// `@cg/cyclegan/node` does with pngjs/jpeg-js.
+// (the browser's own encoder). The library itself stays platform-neutral; this is the browser's half of what
+// `@cg/cyclegan/node` does with pngjs/jpeg-js. Everything but drawImage also runs in a Worker (no DOM there:
+// an OffscreenCanvas instead of a <canvas>).
 import type { RgbImage } from '@cg/cyclegan';
 
 type Ctx2D = CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;
@@ -65,7 +66,10 @@ export function drawImage(canvas: HTMLCanvasElement, img: RgbImage): void {
   canvas.getContext('2d')?.putImageData(toImageData(img), 0, 0);
 }
 
-/** PNG bytes of the image, encoded by the browser (canvas.toBlob). */
+/**
+ * PNG of the image, encoded by the browser: OffscreenCanvas.convertToBlob in a Worker (the trainer's samples,
+ * engine.ts), canvas.toBlob on the page (downloads, and the samples when the engine runs on the page).
+ */
 export async function encodePng(img: RgbImage): Promise<Blob> {
   const { canvas, ctx } = canvas2d(img.width, img.height);
   ctx.putImageData(toImageData(img), 0, 0);

@@ -1,5 +1,5 @@
-// Messages between the page (main.ts) and the engine (engine.ts), which runs in a Worker or, where a
-// Worker has no WebGPU, in the page itself. Everything here is structured-clonable.
+// Messages between the page (main.ts and its panels) and the engine (engine.ts), which runs in a Worker or,
+// where a Worker has no WebGPU, in the page itself. Everything here is structured-clonable.
 import type { GeneratorSpec, RgbImage, TrainOptions } from '@cg/cyclegan';
 
 export type ErrorKind = 'no-webgpu' | 'device-lost' | 'checkpoint' | 'data' | 'options' | 'other';
@@ -32,6 +32,11 @@ export type TrainData =
 
 export type TrainRunOptions = Partial<TrainOptions> & { dataroot: string };
 
+export type GeneratorNet = 'G_A' | 'G_B';
+
+/** What a trained generator can be exported as (one `button.export` per net and format in index.html). */
+export type ExportFormat = 'safetensors' | 'pth';
+
 export interface GeneratorInfo {
   spec: GeneratorSpec;
   netG: string;
@@ -61,7 +66,7 @@ export type Request =
   | { op: 'train'; data: TrainData; options: TrainRunOptions }
   | { op: 'pause' }
   | { op: 'resume' }
-  | { op: 'export'; net: 'G_A' | 'G_B'; format: 'safetensors' | 'pth' }
+  | { op: 'export'; net: GeneratorNet; format: ExportFormat }
   | { op: 'report' }
   | { op: 'loseDevice' };
 

@@ -1,6 +1,8 @@
 import { OptionError } from '@cg/tensor-core';
 import { log } from './cli-log.js';
 
+export { formatDuration } from './format.js';
+
 export type ArgValue = string | number | boolean;
 
 /** Official options accepted by every command and dropped, each with the reason printed once. */
@@ -81,15 +83,6 @@ function distance(a: string, b: string): number {
     }
   }
   return dp[a.length][b.length];
-}
-
-/** `1h02m`, `3m05s`, `12s`. */
-export function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec)) return '?';
-  const s = Math.round(sec);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
 }
 
 /** A one-line progress bar: `[████░░░░] 12/40`. */

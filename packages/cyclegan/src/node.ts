@@ -46,5 +46,5 @@ export const nodeTrainerIO: TrainerIO = {
       throw e;
     }
   },
-  encodePng,
+  encodePng: async (image) => encodePng(image),
 };

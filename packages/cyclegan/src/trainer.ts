@@ -20,7 +20,8 @@ export interface TrainerIO {
   writeFile(path: string, bytes: Uint8Array): Promise<void>;
   /** null when the file does not exist. */
   readFile(path: string): Promise<Uint8Array | null>;
-  encodePng(image: RgbImage): Uint8Array;
+  /** PNG bytes of a sample grid or heat map; called every display_freq, outside the training step. */
+  encodePng(image: RgbImage): Promise<Uint8Array>;
 }
 
 export interface TrainProgress {
@@ -242,12 +243,12 @@ export async function train(
             diagLine = ` | ${reading.line}`;
             warnings.push(...reading.warnings);
             const heat = await diag.heatMaps(visuals);
-            if (heat) heatMap = io.encodePng(heat);
+            if (heat) heatMap = await io.encodePng(heat);
           }
           if (hooks.metrics) point.metrics = { ...point.metrics, ...(await hooks.metrics(model, visuals)) };
           samples.push({
             label: `epoch ${loop.epoch}, iter ${loop.totalIters}`,
-            png: io.encodePng(await visualsGrid(visuals)),
+            png: await io.encodePng(await visualsGrid(visuals)),
             heatMap,
           });
           if (samples.length > 12) samples.splice(1, 1); // keep the first and the latest ones

@@ -1,0 +1,154 @@
+// The Translate tab: a generator checkpoint (file, drop or URL), an input image, and the translation with
+// its PNG download. The engine holds the generator; this panel keeps the checkpoint's bytes so Reconnect
+// can load it again on a new device.
+import type { RgbImage } from '@cg/cyclegan';
+import { type DeviceStatus, NO_ENGINE } from './device_status.js';
+import { $, formatBytes, formatMs, onDrop, setStatus, slotLink } from './dom.js';
+import { decodeImage, drawImage, encodePng } from './image_io.js';
+
+export class TranslatePanel {
+  private checkpoint: { bytes: Uint8Array; name: string } | null = null;
+  private generatorReady = false;
+  private inputImage: { image: RgbImage; name: string } | null = null;
+  private outputUrl: string | null = null;
+  private translating = false;
+
+  constructor(private readonly device: DeviceStatus) {
+    const readCkpt = async (file: File) => this.loadCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
+    $<HTMLInputElement>('ckpt-file').onchange = (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (f) void readCkpt(f);
+    };
+    onDrop($('ckpt-drop'), (files) => void readCkpt(files[0]));
+    $('ckpt-url-form').onsubmit = (e) => {
+      e.preventDefault();
+      const url = $<HTMLInputElement>('ckpt-url').value.trim();
+      if (url) void this.loadCheckpointUrl(url);
+    };
+    $<HTMLInputElement>('image-file').onchange = (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (f) void this.loadInputImage(f);
+    };
+    onDrop($('image-drop'), (files) => void this.loadInputImage(files[0]));
+    $('translate').onclick = () => void this.translate();
+  }
+
+  /** The generator went with the device. */
+  deviceLost(): void {
+    this.generatorReady = false;
+    this.updateTranslateButton();
+  }
+
+  /** After Reconnect: the same checkpoint on the new device (which translates the image again). */
+  async reload(): Promise<void> {
+    if (this.checkpoint) await this.loadCheckpoint(this.checkpoint.bytes, this.checkpoint.name);
+  }
+
+  private async loadCheckpoint(bytes: Uint8Array, name: string): Promise<void> {
+    const client = this.device.client;
+    if (!client) {
+      setStatus('ckpt-status', 'error', NO_ENGINE);
+      return;
+    }
+    this.generatorReady = false;
+    this.updateTranslateButton();
+    setStatus('ckpt-status', 'loading', `Reading ${name} (${formatBytes(bytes.length)})…`);
+    try {
+      const g = await client.call({ op: 'loadCheckpoint', bytes, name });
+      this.checkpoint = { bytes, name };
+      this.generatorReady = true;
+      const s = g.spec;
+      const notes = g.notes.length ? `\n${g.notes.join('\n')}` : '';
+      setStatus(
+        'ckpt-status',
+        'ready',
+        `${name}: ${g.netG}, ngf ${s.ngf}, ${s.norm} norm, ${s.input_nc}→${s.output_nc} channels, ` +
+          `${g.params.toLocaleString('en')} parameters (image sides are padded to multiples of ${g.multiple} ` +
+          `and cropped back).${notes}`,
+      );
+      this.updateTranslateButton();
+      if (this.inputImage) await this.translate();
+    } catch (e) {
+      const info = this.device.report(e);
+      setStatus(
+        'ckpt-status',
+        'error',
+        info.kind === 'checkpoint'
+          ? `This is not a usable CycleGAN generator checkpoint. ${info.message}`
+          : `Could not load ${name}: ${info.message}`,
+      );
+    }
+  }
+
+  private async loadCheckpointUrl(url: string): Promise<void> {
+    const name = decodeURIComponent(url.split(/[?#]/)[0].split('/').pop() || url);
+    setStatus('ckpt-status', 'loading', `Downloading ${url}…`);
+    let bytes: Uint8Array;
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      setStatus(
+        'ckpt-status',
+        'error',
+        `Could not download ${url}: ${(e as Error).message}. The server must allow cross-origin requests (CORS) ` +
+          'from this page; otherwise download the file and drop it here.',
+      );
+      return;
+    }
+    await this.loadCheckpoint(bytes, name);
+  }
+
+  private async loadInputImage(file: File): Promise<void> {
+    setStatus('image-status', 'loading', `Decoding ${file.name}…`);
+    try {
+      const image = await decodeImage(file, file.name);
+      this.inputImage = { image, name: file.name };
+      drawImage($<HTMLCanvasElement>('input-canvas'), image);
+      setStatus('image-status', 'ready', `${file.name}: ${image.width}×${image.height}`);
+      this.updateTranslateButton();
+      if (this.generatorReady) await this.translate();
+    } catch (e) {
+      setStatus('image-status', 'error', (e as Error).message);
+    }
+  }
+
+  /** Buttons that need the loaded generator (an export of it would be enabled here too) follow its state. */
+  private updateTranslateButton(): void {
+    $<HTMLButtonElement>('translate').disabled = !(this.generatorReady && this.inputImage) || this.translating;
+  }
+
+  private async translate(): Promise<void> {
+    const client = this.device.client;
+    if (!client || !this.inputImage || !this.generatorReady || this.translating) return;
+    this.translating = true;
+    this.updateTranslateButton();
+    const { image, name } = this.inputImage;
+    setStatus('translate-status', 'running', `Translating ${image.width}×${image.height}…`);
+    try {
+      const out = await client.call({ op: 'translate', image });
+      drawImage($<HTMLCanvasElement>('output-canvas'), out.image);
+      const png = await encodePng(out.image);
+      if (this.outputUrl) URL.revokeObjectURL(this.outputUrl);
+      this.outputUrl = URL.createObjectURL(png);
+      const base = name.replace(/\.[^.]*$/, '');
+      slotLink('download-output', 'Download result (PNG)', this.outputUrl, `${base}_translated.png`);
+      const el = setStatus(
+        'translate-status',
+        'done',
+        `Translated ${out.image.width}×${out.image.height} in ${formatMs(out.ms)}` +
+          (this.device.adapter ? ` on ${this.device.adapter.description}` : '') +
+          ' (the first run of a model includes shader compilation).',
+      );
+      el.dataset.ms = out.ms.toFixed(1);
+      el.dataset.count = String(Number(el.dataset.count ?? 0) + 1);
+    } catch (e) {
+      const info = this.device.report(e);
+      setStatus('translate-status', 'error', `Translation failed: ${info.message}`);
+    } finally {
+      this.translating = false;
+      this.updateTranslateButton();
+    }
+  }
+}

@@ -1,0 +1,10 @@
+// Formatting shared by the CLI and the web app; platform-neutral.
+
+/** `1h02m`, `3m05s`, `12s`; `?` when not finite (an ETA before the first step). */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return '?';
+  const s = Math.round(sec);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
