@@ -11,6 +11,7 @@ import {
 import { runDemo } from './cli-demo.js';
 import { describeError } from './cli-errors.js';
 import { runEvaluate } from './cli-evaluate.js';
+import { EXPORT_USAGE, runExport } from './cli-export.js';
 import { log } from './cli-log.js';
 import { runTest } from './cli-test.js';
 import { cmdTrain } from './cli-train.js';
@@ -26,6 +27,7 @@ const USAGE = `usage: pnpm cyclegan <command> [options]
              keeps each image's size: sides that are not a multiple of 4 (resnet; 128/256 for unet_128/unet_256) are
              reflect-padded to the next multiple, translated and cropped back, never resized; --load_size 256 resizes
              to 256×256 first, as the official test.py does. Runs in train mode like test.py unless --eval.
+  ${EXPORT_USAGE}
   evaluate   --dataroot DIR --name NAME [--epoch latest] [--results_dir ./results] [--num_test inf] [--worst 8]
              failure-mode metrics per direction (diversity/collapse, detail, content, cycle error) on the test set
   demo       trains a small CycleGAN on a built-in synthetic dataset and writes images + report (--out ./demo-output)
@@ -50,15 +52,19 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  const commands: Record<string, (argv: string[], device: Device) => Promise<void>> = {
-    train: cmdTrain,
-    test: runTest,
-    translate: cmdTranslate,
+  // Every command but export runs on the GPU; export only reads a checkpoint and writes a file.
+  const commands: Record<string, (argv: string[], device: Device | null) => Promise<void>> = {
+    train: (argv, device) => cmdTrain(argv, device!),
+    test: (argv, device) => runTest(argv, device!),
+    translate: (argv, device) => cmdTranslate(argv, device!),
+    export: async (argv) => {
+      await runExport(argv);
+    },
     evaluate: async (argv, device) => {
-      await runEvaluate(argv, device);
+      await runEvaluate(argv, device!);
     },
     demo: async (argv, device) => {
-      await runDemo(argv, device);
+      await runDemo(argv, device!);
     },
   };
   const run = commands[command];
@@ -68,7 +74,7 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
   }
   let device: Device | null = null;
   try {
-    device = await requestDevice();
+    if (command !== 'export') device = await requestDevice();
     await run(rest, device);
     return 0;
   } catch (e) {

@@ -5,6 +5,7 @@ export { readCheckpoint as loadCheckpoint } from './checkpoint/index.js';
 export { createDataset } from './create_dataset.js';
 export * from './data/index.js';
 export * from './diagnostics/index.js';
+export { formatDuration } from './format.js';
 export {
   type LoadGeneratorOptions,
   loadGenerator,
@@ -31,6 +32,7 @@ export { NLayerDiscriminator, PixelDiscriminator } from './networks/discriminato
 export { initWeights } from './networks/init_weights.js';
 export { ResnetBlock, ResnetGenerator } from './networks/resnet_generator.js';
 export { UnetGenerator, UnetSkipConnectionBlock } from './networks/unet_generator.js';
+export * from './onnx/index.js';
 export * from './options.js';
 export { type LogPoint, type ReportInput, renderReport } from './report.js';
 export { LrScheduler, learningRateAt } from './scheduler.js';
