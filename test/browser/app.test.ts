@@ -11,6 +11,7 @@ import type { Device } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { maxAbsDiff, ortSession, randomInput, runOrt, runOurs } from '../onnx/helpers.js';
 import { FIREFOX, haveChromium, haveFirefox, launchChromium, launchFirefox } from './browsers.js';
 import { type Fixtures, makeFixtures, nodeTraining, type TrainReference } from './reference.js';
 import { startServer, type TestServer } from './server.js';
@@ -102,6 +103,7 @@ interface PageResult {
   reportBytes: number;
   deviceLostMessage: string;
   afterReconnect: { png: string | null; banner: boolean };
+  translateOnnx: string;
   filesTrainLog: { data: { kind: string; A: string[]; B: string[] }; points: LossPoint[] };
 }
 
@@ -153,6 +155,22 @@ function maxLevelDiff(got: RgbImage, want: RgbImage): { max: number; differing: 
 
 const pngOf = (b64: string, name: string) => decodeImage(new Uint8Array(Buffer.from(b64, 'base64')), name);
 
+/**
+ * A page's ONNX download runs in onnxruntime-node (CPU) and computes what the same weights compute here
+ * (eval semantics, as the page exports), within 1e-4 on a non-square input.
+ */
+async function expectOnnxMatches(onnxB64: string, weights: Uint8Array, what: string): Promise<void> {
+  const onnx = new Uint8Array(Buffer.from(onnxB64, 'base64'));
+  const dims = [1, 3, 24, 32];
+  const x = randomInput(dims, 11);
+  const theirs = await runOrt(await ortSession(onnx), x, dims);
+  const { net } = loadGenerator(device, readCheckpoint(weights, what));
+  const ours = await runOurs(net, 'eval', x, dims);
+  net.dispose();
+  expect(theirs.dims, what).toEqual(ours.dims);
+  expect(maxAbsDiff(theirs.data, ours.data), `${what}: ONNX in onnxruntime-node vs ours`).toBeLessThan(1e-4);
+}
+
 async function checkPage(browser: string, r: PageResult): Promise<void> {
   expect(r.errors, `${browser}: driver errors\n${serverLog.join('\n')}`).toEqual([]);
   expect(r.device.state, r.device.text).toBe('ready');
@@ -184,6 +202,9 @@ async function checkPage(browser: string, r: PageResult): Promise<void> {
     expect(max, `${browser} ${t.checkpoint}: ${differing} values differ`).toBeLessThanOrEqual(1);
   }
 
+  // Translate tab's Export ONNX: the loaded .pth as ONNX.
+  await expectOnnxMatches(r.translateOnnx, fixtures.files[DRIVER_CONFIG.fixtures.pth], `${browser} Export ONNX`);
+
   // Training: same seed, data and options as Node's trainer; finite, and close to Node's losses.
   const log = r.trainLog;
   expect(log.data).toEqual({ kind: 'synthetic', n: TRAIN_FORM.n_images, size: TRAIN_FORM.crop_size, seed: 3 });
@@ -214,8 +235,16 @@ async function checkPage(browser: string, r: PageResult): Promise<void> {
   expect(r.trainMaxMainThreadGapMs, 'longest main-thread stall while training (ms)').toBeLessThan(3000);
   expect(r.reportBytes).toBeGreaterThan(1000);
 
+  // The ONNX export of the trained G_A runs in onnxruntime-node and computes what its .safetensors does here.
+  await expectOnnxMatches(
+    r.exports['G_A.onnx'],
+    new Uint8Array(Buffer.from(r.exports['G_A.safetensors'], 'base64')),
+    `${browser} train G_A`,
+  );
+
   // Exported generators load in Node as what was trained.
   for (const [name, b64] of Object.entries(r.exports)) {
+    if (name.endsWith('.onnx')) continue;
     const sd = readCheckpoint(new Uint8Array(Buffer.from(b64, 'base64')), name);
     const { net, spec } = loadGenerator(device, sd);
     expect([spec.kind, spec.n_blocks, spec.ngf], name).toEqual(['resnet', 6, TRAIN_FORM.ngf]);

@@ -98,6 +98,11 @@ async function translatePart(result) {
   n = count();
   setFiles($('ckpt-file'), [await fixture(cfg.fixtures.pth)]);
   result.translations.push({ checkpoint: 'pth', ...(await nextTranslation(n, 'translation with the .pth')) });
+
+  // The loaded generator as ONNX, made on the page.
+  $('export-onnx').click();
+  const onnx = await waitFor(() => document.getElementById('download-onnx'), 'the Export ONNX download');
+  result.translateOnnx = await base64Of(onnx.href);
 }
 
 async function trainPart(result) {
@@ -129,6 +134,7 @@ async function trainPart(result) {
   for (const [net, format] of [
     ['G_A', 'safetensors'],
     ['G_B', 'pth'],
+    ['G_A', 'onnx'],
   ]) {
     document.querySelector(`button.export[data-net=${net}][data-format=${format}]`).click();
     const link = await waitFor(

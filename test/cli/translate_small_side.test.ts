@@ -1,6 +1,6 @@
 import { nn } from '@cg/autograd';
-import { buildGenerator, sizeMultiple, specFromNetG, translateImage } from '@cg/cyclegan';
-import { DataError, type Device, Rng } from '@cg/tensor-core';
+import { buildGenerator, DataError, sizeMultiple, specFromNetG, translateImage } from '@cg/cyclegan';
+import { type Device, Rng } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.js';
 

@@ -2,8 +2,17 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildGenerator, exportOnnx, readCheckpoint, type StateDict, specFromNetG, writePth } from '@cg/cyclegan';
-import { CheckpointError, OptionError, Rng } from '@cg/tensor-core';
+import {
+  buildGenerator,
+  CheckpointError,
+  exportOnnx,
+  OptionError,
+  readCheckpoint,
+  type StateDict,
+  specFromNetG,
+  writePth,
+} from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runExport } from '../../packages/cyclegan/src/cli-export.js';
 import { testDevice } from '../helpers/device.js';

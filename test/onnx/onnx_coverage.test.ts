@@ -9,10 +9,11 @@ import {
   type GeneratorSpec,
   initWeights,
   type OnnxMode,
+  OptionError,
   type StateDict,
   specFromNetG,
 } from '@cg/cyclegan';
-import { type Device, OptionError, Rng } from '@cg/tensor-core';
+import { type Device, Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.js';
 import { buildOurs, hostStateDict, maxAbs, maxAbsDiff, ortSession, randomInput, runOrt, runOurs } from './helpers.js';

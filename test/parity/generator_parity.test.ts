@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nn } from '@cg/autograd';
 import {
+  CheckpointError,
   defineD,
   dropStaleInstanceNormKeys,
   type GeneratorSpec,
@@ -16,7 +17,7 @@ import {
   translateToFloat,
 } from '@cg/cyclegan';
 import { decodeImage, loadGeneratorFile, readCheckpointFile } from '@cg/cyclegan/node';
-import { CheckpointError, type Device, Rng } from '@cg/tensor-core';
+import { type Device, Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../helpers/device.js';
 

@@ -2,12 +2,15 @@
 // (worker.ts) so the page stays responsive; where a Worker has no WebGPU it runs in the page (client.ts).
 // It uses the packages exactly as any outside user would.
 import {
+  CheckpointError,
   type CycleGANModel,
+  DataError,
   type GeneratorSpec,
   loadGenerator,
   MemoryImageSource,
   makeSyntheticDomains,
   netGName,
+  OptionError,
   type RgbImage,
   readCheckpoint,
   saveCheckpoint,
@@ -17,7 +20,7 @@ import {
   train,
   translateImage,
 } from '@cg/cyclegan';
-import { CheckpointError, DataError, type Device, DeviceError, OptionError, Rng } from '@cg/tensor-core';
+import { type Device, DeviceError, Rng } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/browser';
 import { encodePng } from './image_io.js';
 import type {
@@ -309,7 +312,11 @@ export class Engine {
       throw new EngineError('options', 'Pause or finish training before exporting the generators.');
     }
     const module = net === 'G_A' ? run.model.netG_A : run.model.netG_B;
-    const bytes = await saveCheckpoint(module, format);
+    // ONNX: eval semantics (running batch-norm statistics, dropout as identity), as a deployed model runs.
+    const bytes = await saveCheckpoint(module, format, {
+      mode: 'eval',
+      source: `${run.options.name ?? 'web'}_net_${net}`,
+    });
     return { bytes, name: `${run.options.name ?? 'web'}_net_${net}.${format}` };
   }
 

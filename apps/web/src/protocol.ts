@@ -35,7 +35,7 @@ export type TrainRunOptions = Partial<TrainOptions> & { dataroot: string };
 export type GeneratorNet = 'G_A' | 'G_B';
 
 /** What a trained generator can be exported as (one `button.export` per net and format in index.html). */
-export type ExportFormat = 'safetensors' | 'pth';
+export type ExportFormat = 'safetensors' | 'pth' | 'onnx';
 
 export interface GeneratorInfo {
   spec: GeneratorSpec;

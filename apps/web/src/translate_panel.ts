@@ -1,7 +1,7 @@
 // The Translate tab: a generator checkpoint (file, drop or URL), an input image, and the translation with
 // its PNG download. The engine holds the generator; this panel keeps the checkpoint's bytes so Reconnect
 // can load it again on a new device.
-import type { RgbImage } from '@cg/cyclegan';
+import { exportOnnx, loadCheckpoint, type RgbImage } from '@cg/cyclegan';
 import { type DeviceStatus, NO_ENGINE } from './device_status.js';
 import { $, formatBytes, formatMs, onDrop, setStatus, slotLink } from './dom.js';
 import { decodeImage, drawImage, encodePng } from './image_io.js';
@@ -31,6 +31,24 @@ export class TranslatePanel {
     };
     onDrop($('image-drop'), (files) => void this.loadInputImage(files[0]));
     $('translate').onclick = () => void this.translate();
+    $('export-onnx').onclick = () => this.exportOnnx();
+  }
+
+  /**
+   * The loaded generator as ONNX, made on the page from the checkpoint's bytes: it needs no GPU, and the
+   * export checks the keys again. Eval semantics (running batch-norm statistics, dropout as identity).
+   */
+  private exportOnnx(): void {
+    if (!this.checkpoint) return;
+    const { bytes, name } = this.checkpoint;
+    try {
+      const onnx = exportOnnx(loadCheckpoint(bytes, name), { mode: 'eval', source: name });
+      const url = URL.createObjectURL(new Blob([onnx as BlobPart], { type: 'application/octet-stream' }));
+      const file = `${name.replace(/\.[^.]*$/, '')}.onnx`;
+      slotLink('download-onnx', `Download ${file} (${formatBytes(onnx.length)})`, url, file).click();
+    } catch (e) {
+      setStatus('ckpt-status', 'error', `Could not export ${name} as ONNX: ${this.device.report(e).message}`);
+    }
   }
 
   /** The generator went with the device. */
@@ -117,6 +135,7 @@ export class TranslatePanel {
   /** Buttons that need the loaded generator (an export of it would be enabled here too) follow its state. */
   private updateTranslateButton(): void {
     $<HTMLButtonElement>('translate').disabled = !(this.generatorReady && this.inputImage) || this.translating;
+    $<HTMLButtonElement>('export-onnx').disabled = !(this.generatorReady && this.checkpoint);
   }
 
   private async translate(): Promise<void> {

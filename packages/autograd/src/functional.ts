@@ -1,5 +1,5 @@
 import * as K from '@cg/kernels-wgsl';
-import { fmtShape, OptionError, ShapeError, sizeOf, type Tensor } from '@cg/tensor-core';
+import { ArgumentError, fmtShape, ShapeError, sizeOf, type Tensor } from '@cg/tensor-core';
 import type { Needs, OpName, SavedOf } from './rules.js';
 import { share } from './tape.js';
 import { record, Variable } from './variable.js';
@@ -30,7 +30,7 @@ function unaryFn<Op extends K.UnaryGradOp>(name: Op): (x: Variable, p?: number) 
   const def: K.UnaryRecord = K.UNARY_OPS[name];
   const saved = def.grad!.saved;
   return (x, p = def.param?.default) => {
-    if (def.param && p === undefined) throw new OptionError(`${name}: ${def.param.name} is required`);
+    if (def.param && p === undefined) throw new ArgumentError(`${name}: ${def.param.name} is required`);
     const y = K.unary(name, x.data, p ?? 0);
     return op(name, { x }, y, () => {
       const s: { x?: Tensor; y?: Tensor; p?: number } = {};

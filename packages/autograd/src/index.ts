@@ -3,6 +3,7 @@
  *
  *   import { Adam, F, nn, noGrad, Variable } from '@cg/autograd';
  */
+export { StateDictError } from './errors.js';
 export * as F from './functional.js';
 export { isGradEnabled, noGrad } from './grad_mode.js';
 export { manualSeed } from './nn/defaults.js';

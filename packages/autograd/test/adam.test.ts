@@ -1,4 +1,5 @@
-import { CheckpointError, type Device, keep, Tensor } from '@cg/tensor-core';
+import { StateDictError } from '@cg/autograd';
+import { type Device, keep, Tensor } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
@@ -126,7 +127,7 @@ describe('Adam', () => {
     expect(Array.from(await p3.toArray())).toEqual(Array.from(await p1.toArray()));
 
     const bad = { ...saved, state: [{ ...saved.state[0]!, expAvg: { shape: [9], data: new Float32Array(9) } }] };
-    expect(() => o3.loadStateDict(bad)).toThrow(CheckpointError);
+    expect(() => o3.loadStateDict(bad)).toThrow(StateDictError);
     expect(() => o3.loadStateDict({ ...saved, state: [] })).toThrow(/has 0 parameters, this optimizer 1/);
     for (const o of [o1, o2, o3]) o.dispose();
     for (const p of [p1, p2, p3]) p.dispose();

@@ -1,4 +1,5 @@
-import { CheckpointError, type Device, Rng, sizeOf } from '@cg/tensor-core';
+import { StateDictError } from '@cg/autograd';
+import { type Device, Rng, sizeOf } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../test/helpers/device.js';
 import * as nn from '../src/nn/index.js';
@@ -168,7 +169,7 @@ describe('Module', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err).toBeInstanceOf(StateDictError);
     const msg = (err as Error).message;
     expect(msg).toMatch(/missing keys \(2\):\n\s+model\.2\.running_var\n\s+model\.5\.weight/);
     expect(msg).toMatch(/unexpected keys \(1\):\n\s+model\.9\.weight/);

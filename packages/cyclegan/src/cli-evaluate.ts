@@ -2,7 +2,7 @@
 // worst-aligned images with cycle-error heat maps, all in <results_dir>/<name>/evaluate_<epoch>/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { type Device, OptionError } from '@cg/tensor-core';
+import type { Device } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
 import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
 import { loadRunGenerator } from './cli-run-generators.js';
@@ -13,6 +13,7 @@ import { type EvaluationResult, evaluate } from './diagnostics/evaluate.js';
 import { formatDirection } from './diagnostics/format.js';
 import { ARROW, DIRECTIONS } from './diagnostics/measure.js';
 import { CONTENT_SSIM_RANGE, HEAT_MAX } from './diagnostics/scores.js';
+import { OptionError } from './errors.js';
 import { DEFAULT_TRAIN_OPTIONS } from './options.js';
 import { escapeHtml } from './svg_chart.js';
 

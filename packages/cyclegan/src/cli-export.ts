@@ -1,10 +1,11 @@
 // `pnpm cyclegan export`: a generator or discriminator checkpoint as an ONNX model.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DataError, type Device, OptionError } from '@cg/tensor-core';
+import type { Device } from '@cg/tensor-core';
 import { parseArgs } from './cli_args.js';
 import { log } from './cli-log.js';
 import { writeFileAtomic } from './data/fs-images.js';
+import { DataError, OptionError } from './errors.js';
 import { readCheckpointFile } from './node.js';
 import { describeOnnxNetwork, exportOnnx, inferOnnxNetwork } from './onnx/export.js';
 import { type ExportOnnxOptions, ONNX_OPSET } from './onnx/options.js';

@@ -1,7 +1,8 @@
 // `--max_pixels`, shared by every command that reads images: PIL's decompression-bomb limit, checked from
 // each file's header before it is decoded (data/probe.ts).
-import { OptionError } from '@cg/tensor-core';
+
 import { DEFAULT_MAX_PIXELS } from './data/probe.js';
+import { OptionError } from './errors.js';
 
 /** The option's entry for parseArgs' defaults table. */
 export const MAX_PIXELS_OPTION = { max_pixels: DEFAULT_MAX_PIXELS };

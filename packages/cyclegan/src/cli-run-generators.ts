@@ -3,7 +3,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { nn } from '@cg/autograd';
-import { CheckpointError, type Device } from '@cg/tensor-core';
+import type { Device } from '@cg/tensor-core';
+import { CheckpointError } from './errors.js';
 import type { LoadGeneratorOptions } from './generator_io.js';
 import { loadGeneratorFile } from './node.js';
 import type { TrainOptions } from './options.js';

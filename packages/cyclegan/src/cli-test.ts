@@ -2,13 +2,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { noGrad, variable } from '@cg/autograd';
-import { type Device, OptionError, Tensor, tidy } from '@cg/tensor-core';
+import { type Device, Tensor, tidy } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
 import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
 import { loadRunGenerator } from './cli-run-generators.js';
 import { UnalignedDataset } from './data/dataset.js';
 import { NodeImageSource, writePng } from './data/fs-images.js';
 import { tensorToImages } from './data/grid.js';
+import { OptionError } from './errors.js';
 import { DEFAULT_TRAIN_OPTIONS } from './options.js';
 import { escapeHtml } from './svg_chart.js';
 

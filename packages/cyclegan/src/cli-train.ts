@@ -1,11 +1,12 @@
 // `pnpm cyclegan train`: the official train.py options, with a loss log next to the checkpoints.
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CheckpointError, type Device, OptionError } from '@cg/tensor-core';
+import type { Device } from '@cg/tensor-core';
 import { type ArgValue, formatDuration, parseArgs } from './cli_args.js';
 import { log } from './cli-log.js';
 import { progressPrinter } from './cli-progress.js';
 import { NodeImageSource } from './data/fs-images.js';
+import { CheckpointError, OptionError } from './errors.js';
 import { acquireRunLock, type RunLock } from './fs-lock.js';
 import { nodeTrainerIO } from './node.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './options.js';

@@ -1,12 +1,13 @@
 // `pnpm cyclegan translate`: one image or a folder through a generator checkpoint, at the input's size.
 import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { type CgError, DataError, type Device, OptionError } from '@cg/tensor-core';
+import type { CgError, Device } from '@cg/tensor-core';
 import { bar, parseArgs } from './cli_args.js';
 import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
 import { log } from './cli-log.js';
 import { isImageFile } from './data/files.js';
 import { fsError, fsErrorAt, NodeImageSource, writeImage } from './data/fs-images.js';
+import { DataError, OptionError } from './errors.js';
 import { sizeMultiple, translateImage } from './generator_io.js';
 import { netGName } from './infer.js';
 import { loadGeneratorFile } from './node.js';

@@ -1,5 +1,5 @@
-import { OptionError } from '@cg/tensor-core';
 import { log } from './cli-log.js';
+import { OptionError } from './errors.js';
 
 export { formatDuration } from './format.js';
 

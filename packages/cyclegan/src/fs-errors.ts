@@ -1,7 +1,7 @@
 // Node's file-system errors in the words a user acts on: what went wrong with which path, and what to do.
 // Every file-facing part of the CLI (images, checkpoints, outputs) and its top-level error printer use it.
 import { lstat, readlink } from 'node:fs/promises';
-import { DataError } from '@cg/tensor-core';
+import { DataError } from './errors.js';
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

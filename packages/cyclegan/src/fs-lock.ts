@@ -2,7 +2,7 @@
 // interleave its loss log with the first one's.
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CgError, CheckpointError } from '@cg/tensor-core';
+import { CheckpointError, RunLockedError } from './errors.js';
 
 export interface RunLock {
   path: string;
@@ -25,11 +25,11 @@ export function acquireRunLock(dir: string, log: (line: string) => void): RunLoc
     if (createWithPid(dir, path)) return heldLock(path);
     const pid = readPid(path);
     if (pid !== null && isRunning(pid)) {
-      throw new CgError(
+      throw new RunLockedError(
         `${path}: another train run (pid ${pid}) is using this --name; wait for it to finish or choose another --name (if pid ${pid} is not a cyclegan train, delete ${path})`,
       );
     }
-    if (attempt > 0) throw new CgError(`${path}: cannot take over the lock (it keeps coming back); try again`);
+    if (attempt > 0) throw new RunLockedError(`${path}: cannot take over the lock (it keeps coming back); try again`);
     log(`${path}: taking over a lock left by pid ${pid ?? '?'}, which is no longer running`);
     try {
       unlinkSync(path);

@@ -1,5 +1,5 @@
 import { F, type nn, noGrad, variable } from '@cg/autograd';
-import { CheckpointError, DataError, type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
+import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import {
   assertFiniteWeights,
   dropStaleInstanceNormKeys,
@@ -13,9 +13,12 @@ import type { RgbImage } from './data/image.js';
 import { toChannels } from './data/image.js';
 import { resizeBicubic } from './data/resize.js';
 import { toTensor } from './data/transforms.js';
+import { DataError, loadingFrom } from './errors.js';
 import { type GeneratorSpec, inferGenerator, netGName } from './infer.js';
 import { buildGenerator, specFromNetG } from './networks/define.js';
 import { checkGeneratorSize } from './networks/generator_size.js';
+import { exportOnnx } from './onnx/export.js';
+import type { ExportOnnxOptions } from './onnx/options.js';
 import type { Norm } from './options.js';
 
 export interface LoadGeneratorOptions {
@@ -55,15 +58,13 @@ export function loadGenerator(
   assertFiniteWeights(clean, source);
   const net = buildGenerator(spec, { device, rng: new Rng(0) });
   try {
-    net.loadStateDict(clean);
+    loadingFrom(
+      source,
+      () => net.loadStateDict(clean),
+      `\n(built ${netGName(spec)} ngf=${spec.ngf} norm=${spec.norm} from the keys; pass --netG/--ngf/--norm if that is wrong)`,
+    );
   } catch (e) {
     net.dispose();
-    if (e instanceof CheckpointError) {
-      throw new CheckpointError(
-        `${source}: ${e.message}\n(built ${netGName(spec)} ngf=${spec.ngf} norm=${spec.norm} from the keys; ` +
-          'pass --netG/--ngf/--norm if that is wrong)',
-      );
-    }
     throw e;
   }
   return { net, spec };
@@ -76,13 +77,22 @@ function storedValues(sd: StateDict): number {
 }
 
 /** A module's weights as a checkpoint file: safetensors (ours) or zip `.pth` that torch.load reads. */
-export async function saveCheckpoint(net: nn.Module, format: 'safetensors' | 'pth'): Promise<Uint8Array> {
+/**
+ * A module's weights as a file: safetensors, PyTorch `.pth`, or an ONNX model of the network they
+ * describe (`onnx` options say what the keys cannot, such as a U-Net's dropout).
+ */
+export async function saveCheckpoint(
+  net: nn.Module,
+  format: 'safetensors' | 'pth' | 'onnx',
+  onnx: ExportOnnxOptions = {},
+): Promise<Uint8Array> {
   const host = await net.stateDictHost();
   const sd: StateDict = new Map();
   for (const [k, t] of host) {
     const dtype: HostTensor['dtype'] = k.endsWith('num_batches_tracked') ? 'int64' : 'float32';
     sd.set(k, { dtype, shape: [...t.shape], data: t.data });
   }
+  if (format === 'onnx') return exportOnnx(sd, onnx);
   return format === 'pth' ? writePth(sd) : writeSafetensors(sd, { format: 'pt' });
 }
 

@@ -5,6 +5,7 @@ export { readCheckpoint as loadCheckpoint } from './checkpoint/index.js';
 export { createDataset } from './create_dataset.js';
 export * from './data/index.js';
 export * from './diagnostics/index.js';
+export { CheckpointError, DataError, loadingFrom, OptionError, RunLockedError } from './errors.js';
 export { formatDuration } from './format.js';
 export {
   type LoadGeneratorOptions,

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from './errors.js';
 import type { Norm } from './options.js';
 
 /** What a generator state_dict says about the network that wrote it. */

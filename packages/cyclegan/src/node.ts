@@ -4,6 +4,7 @@ import type { nn } from '@cg/autograd';
 import type { Device } from '@cg/tensor-core';
 import { readCheckpoint, type StateDict } from './checkpoint/index.js';
 import { encodePng, writeFileAtomic } from './data/fs-images.js';
+import { CheckpointError } from './errors.js';
 import { type LoadGeneratorOptions, loadGenerator } from './generator_io.js';
 import type { GeneratorSpec } from './infer.js';
 import type { TrainerIO } from './trainer.js';
@@ -17,7 +18,6 @@ export async function readCheckpointFile(path: string, log?: (msg: string) => vo
   try {
     bytes = await readFile(path);
   } catch (e) {
-    const { CheckpointError } = await import('@cg/tensor-core');
     throw new CheckpointError(
       `${path}: cannot read the checkpoint (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );

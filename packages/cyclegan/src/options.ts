@@ -1,5 +1,5 @@
-import { OptionError } from '@cg/tensor-core';
 import { type DataOptions, DEFAULT_DATA_OPTIONS, validateDataOptions } from './data/options.js';
+import { OptionError } from './errors.js';
 
 export const GENERATORS = ['resnet_9blocks', 'resnet_6blocks', 'unet_256', 'unet_128'] as const;
 export const DISCRIMINATORS = ['basic', 'n_layers', 'pixel'] as const;

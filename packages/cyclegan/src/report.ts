@@ -1,5 +1,5 @@
-import { DataError } from '@cg/tensor-core';
 import { diagnosticsSection } from './diagnostics/report_section.js';
+import { DataError } from './errors.js';
 import { escapeHtml, lineChart } from './svg_chart.js';
 
 /** One logged point of training: the losses (and optional diagnostics) at a global iteration. */

@@ -1,6 +1,6 @@
-import { CheckpointError } from '@cg/tensor-core';
 import { readCheckpoint, type StateDict } from './checkpoint/index.js';
 import { manifestName, readCheckpointSet, type SetIO, type SetPosition } from './checkpoint_set.js';
+import { CheckpointError } from './errors.js';
 import { type ModelTrainingState, NET_NAMES, type NetName } from './model.js';
 import type { TrainOptions } from './options.js';
 import { decodeTrainingState, type LoopState } from './training_state.js';

@@ -1,4 +1,4 @@
-import { OptionError } from '@cg/tensor-core';
+import { OptionError } from './errors.js';
 import type { TrainOptions } from './options.js';
 
 /** Where a saved training state stands: the epoch (official numbering) the next iteration belongs to. */

@@ -6,6 +6,7 @@ import { makeGrid, tensorToImages } from './data/grid.js';
 import type { RgbImage } from './data/image.js';
 import { validateDataset } from './data/validate.js';
 import { type DiagnosticsOptions, TrainingDiagnostics } from './diagnostics/monitor.js';
+import { loadingFrom } from './errors.js';
 import { saveCheckpoint } from './generator_io.js';
 import { CycleGANModel, NET_NAMES, VISUAL_NAMES, type VisualName } from './model.js';
 import { resolveTrainOptions, type TrainOptions } from './options.js';
@@ -121,12 +122,14 @@ export async function train(
   let loop: LoopState = { epoch: start.epoch, epochIter: 0, totalIters: 0, data: dataset.getState() };
 
   if (resumed) {
+    const runDir = `${o.checkpoints_dir}/${o.name}`;
     for (const [name, net] of model.nets()) {
       const sd = resumed.nets.get(name);
-      if (sd) net.loadStateDict(sd);
+      if (sd) loadingFrom(`${runDir}/${checkpointFileName(o, o.epoch, name)}`, () => net.loadStateDict(sd));
     }
     if (resumed.state) {
-      model.setTrainingState(resumed.state.model);
+      const state = resumed.state;
+      loadingFrom(`${runDir}/${TRAIN_STATE_FILE}`, () => model.setTrainingState(state.model));
       dataset.setState(resumed.state.loop.data);
       loop = resumed.state.loop;
       log(`resumed exactly at epoch ${loop.epoch}, total_iters ${loop.totalIters}`);

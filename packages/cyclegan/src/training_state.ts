@@ -1,7 +1,7 @@
 import type { AdamStateDict } from '@cg/autograd';
-import { CheckpointError } from '@cg/tensor-core';
 import { readSafetensors, type StateDict, writeSafetensors } from './checkpoint/index.js';
 import type { DataState } from './data/dataset.js';
+import { CheckpointError } from './errors.js';
 import type { ModelTrainingState } from './model.js';
 
 /** Where the loop stands, beside the model's state, for an exact --continue_train. */

@@ -39,12 +39,19 @@ export * from './ops/reduce.js';
 export * from './ops/unary.js';
 export * from './ops/upsample2d.js';
 export {
+  type BindingDecl,
   flatGroupIndex,
   flatWorkgroups,
   type KernelCall,
+  type KernelDecl,
+  kernelDecl,
   MAX_GROUPS_PER_DIM,
-  Params,
   runKernel,
+  type StorageType,
   sameDevice,
+  type UniformDecl,
+  type UniformType,
+  type UniformValues,
 } from './runtime.js';
 export { broadcastShapes, broadcastStrides, expectRank, expectSameShape, stridesOf } from './shape.js';
+export { kahanAdd, type WorkgroupReduceOptions, workgroupReduce, workgroupSum } from './wgsl_reduce.js';

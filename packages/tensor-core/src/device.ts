@@ -26,12 +26,25 @@ export interface DeviceOptions {
   dumpWgsl?: boolean;
   /** Submit after this many dispatches so the GPU starts while we keep encoding. */
   maxDispatchesPerSubmit?: number;
+  /** Compiled pipelines kept; beyond it the least recently used is dropped. Default DEFAULT_MAX_PIPELINES. */
+  maxPipelines?: number;
 }
+
+/**
+ * Bound of the pipeline cache. A CycleGAN training step uses ~130 pipelines
+ * (both generators and critics, forward and backward, Adam); 512 leaves room
+ * for a second model and the metric kernels while a long-lived app that sees
+ * many op variants cannot grow without limit.
+ */
+export const DEFAULT_MAX_PIPELINES = 512;
 
 export interface MemoryStats extends PoolStats {
   /** Tensors created and not yet disposed (views count separately). */
   liveTensors: number;
+  /** Pipelines in the cache now (at most `maxPipelines`). */
   pipelines: number;
+  /** Pipelines compiled since the device was created (cache misses; a recompiled evicted one counts again). */
+  pipelinesCompiled: number;
 }
 
 const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
@@ -56,7 +69,10 @@ export class Device {
   private keepAlive: unknown;
   private readonly storagePool: BufferPool;
   private readonly uniformPool: BufferPool;
+  /** In least-recently-used order (a Map iterates in insertion order; a hit re-inserts). */
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly maxPipelines: number;
+  private pipelinesCompiled = 0;
   /** getBindGroupLayout() makes a new object per call; a training step dispatches thousands of times. */
   private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
   private encoder: GPUCommandEncoder | null = null;
@@ -73,6 +89,10 @@ export class Device {
     this.keepAlive = options.keepAlive;
     this.dumpWgsl = options.dumpWgsl ?? false;
     this.maxDispatchesPerSubmit = options.maxDispatchesPerSubmit ?? 128;
+    this.maxPipelines = options.maxPipelines ?? DEFAULT_MAX_PIPELINES;
+    if (!(Number.isInteger(this.maxPipelines) && this.maxPipelines >= 1)) {
+      throw new RangeError(`Device: maxPipelines must be an integer ≥ 1, got ${options.maxPipelines}`);
+    }
     this.storagePool = new BufferPool(gpu, STORAGE_USAGE, 'tensor');
     this.uniformPool = new BufferPool(gpu, UNIFORM_USAGE, 'params');
     gpu.lost.then((info) => {
@@ -153,15 +173,29 @@ export class Device {
 
   // ---- pipelines and dispatch -------------------------------------------
 
-  /** Returns the cached pipeline for `key`, compiling `makeWgsl()` on first use. */
+  /**
+   * Returns the cached pipeline for `key`, compiling `makeWgsl()` on first use.
+   * The cache is an LRU bounded by `maxPipelines`.
+   */
   pipeline(key: string, label: string, makeWgsl: () => string): GPUComputePipeline {
     let p = this.pipelines.get(key);
-    if (!p) {
-      const code = makeWgsl();
-      if (this.dumpWgsl) console.log(`// ---- ${label} (${key})\n${code}`);
-      const module = this.gpu.createShaderModule({ code, label });
-      p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    if (p) {
+      // Move to the most recently used end.
+      this.pipelines.delete(key);
       this.pipelines.set(key, p);
+      return p;
+    }
+    const code = makeWgsl();
+    if (this.dumpWgsl) console.log(`// ---- ${label} (${key})\n${code}`);
+    const module = this.gpu.createShaderModule({ code, label });
+    p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    this.pipelinesCompiled++;
+    this.pipelines.set(key, p);
+    if (this.pipelines.size > this.maxPipelines) {
+      // Work already recorded keeps its own reference to an evicted pipeline.
+      const [oldestKey, oldest] = this.pipelines.entries().next().value as [string, GPUComputePipeline];
+      this.pipelines.delete(oldestKey);
+      this.layouts.delete(oldest);
     }
     return p;
   }
@@ -235,7 +269,12 @@ export class Device {
   // ---- lifetime ------------------------------------------------------------
 
   memory(): MemoryStats {
-    return { ...this.storagePool.snapshot(), liveTensors: this.liveTensors, pipelines: this.pipelines.size };
+    return {
+      ...this.storagePool.snapshot(),
+      liveTensors: this.liveTensors,
+      pipelines: this.pipelines.size,
+      pipelinesCompiled: this.pipelinesCompiled,
+    };
   }
 
   /** Frees pooled buffers nobody uses (live tensors stay). */

@@ -1,14 +1,5 @@
 export { type AdapterSummary, Device, type DeviceOptions, type MemoryStats } from './device.js';
-export {
-  CgError,
-  CheckpointError,
-  DataError,
-  DeviceError,
-  fmtShape,
-  LifetimeError,
-  OptionError,
-  ShapeError,
-} from './errors.js';
+export { ArgumentError, CgError, DeviceError, fmtShape, LifetimeError, ShapeError } from './errors.js';
 export { BufferPool, bucketSize, type PoolStats } from './pool.js';
 export { Rng } from './random.js';
 export { keep, tidy } from './scope.js';

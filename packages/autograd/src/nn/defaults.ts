@@ -1,4 +1,4 @@
-import { type Device, OptionError, Rng } from '@cg/tensor-core';
+import { ArgumentError, type Device, Rng } from '@cg/tensor-core';
 
 /**
  * Module-level defaults for building layers: the device their parameters
@@ -22,7 +22,7 @@ export function setDefaultDevice(device: Device | null): void {
 
 export function getDefaultDevice(): Device {
   if (!defaultDevice) {
-    throw new OptionError('nn: no device for this layer; pass { device } or call nn.setDefaultDevice(device) first');
+    throw new ArgumentError('nn: no device for this layer; pass { device } or call nn.setDefaultDevice(device) first');
   }
   return defaultDevice;
 }

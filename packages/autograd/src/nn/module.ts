@@ -1,4 +1,5 @@
-import { CheckpointError, fmtShape, type Shape, sizeOf, type Tensor } from '@cg/tensor-core';
+import { fmtShape, type Shape, sizeOf, type Tensor } from '@cg/tensor-core';
+import { StateDictError } from '../errors.js';
 import type { Variable } from '../variable.js';
 
 /** A tensor on the CPU, as checkpoints hold them. */
@@ -192,7 +193,7 @@ export abstract class Module {
    * Copies `sd` into the parameters and buffers in place. Any key with the
    * wrong shape is an error; with `strict` (default) so is any missing or
    * unexpected key. Nothing is written unless all checks pass. One
-   * CheckpointError lists every problem.
+   * StateDictError lists every problem.
    */
   loadStateDict(sd: ReadonlyMap<string, HostTensor>, { strict = true }: { strict?: boolean } = {}): LoadResult {
     const own = this.stateDict();
@@ -213,7 +214,7 @@ export abstract class Module {
     if (strict && missingKeys.length) problems.push(listing('missing keys', missingKeys));
     if (strict && unexpectedKeys.length) problems.push(listing('unexpected keys', unexpectedKeys));
     if (problems.length) {
-      throw new CheckpointError(
+      throw new StateDictError(
         `loadStateDict: the state dict does not fit ${this.constructor.name}\n${problems.join('\n')}` +
           (strict && !misshaped.length ? '\n(pass { strict: false } to load the keys that match)' : ''),
       );

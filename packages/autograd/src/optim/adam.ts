@@ -1,5 +1,6 @@
 import { adamStep } from '@cg/kernels-wgsl';
-import { CheckpointError, fmtShape, keep, OptionError, Tensor } from '@cg/tensor-core';
+import { ArgumentError, fmtShape, keep, Tensor } from '@cg/tensor-core';
+import { StateDictError } from '../errors.js';
 import type { HostTensor } from '../nn/module.js';
 import type { Variable } from '../variable.js';
 
@@ -51,7 +52,7 @@ export class Adam {
     this.params = [...params];
     const seen = new Set<Variable>();
     for (const p of this.params) {
-      if (seen.has(p)) throw new OptionError('Adam: a parameter appears twice in the list');
+      if (seen.has(p)) throw new ArgumentError('Adam: a parameter appears twice in the list');
       seen.add(p);
     }
     this.learningRate = options.lr ?? 1e-3;
@@ -74,7 +75,7 @@ export class Adam {
   }
 
   private checkLr(lr: number): void {
-    if (!(lr >= 0) || !Number.isFinite(lr)) throw new OptionError(`Adam: lr must be a finite number >= 0, got ${lr}`);
+    if (!(lr >= 0) || !Number.isFinite(lr)) throw new ArgumentError(`Adam: lr must be a finite number >= 0, got ${lr}`);
   }
 
   /** One update of every parameter that has a gradient. Records GPU work; reads nothing back. */
@@ -122,7 +123,7 @@ export class Adam {
   /** Restores a stateDict() (same parameters in the same order); checks everything before changing anything. */
   loadStateDict(sd: AdamStateDict): void {
     if (sd.state.length !== this.params.length) {
-      throw new CheckpointError(
+      throw new StateDictError(
         `Adam.loadStateDict: the state has ${sd.state.length} parameters, this optimizer ${this.params.length}`,
       );
     }
@@ -143,7 +144,7 @@ export class Adam {
         problems.push(`param ${i}: step must be an integer >= 1, got ${s.step}`);
     });
     if (problems.length)
-      throw new CheckpointError(`Adam.loadStateDict: the state does not fit\n  ${problems.join('\n  ')}`);
+      throw new StateDictError(`Adam.loadStateDict: the state does not fit\n  ${problems.join('\n  ')}`);
     this.checkLr(sd.lr);
     this.disposeState();
     this.learningRate = sd.lr;

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import type { DType } from './host_tensor.js';
 
 /** Bytes per element. */

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import type { StateDict } from './host_tensor.js';
 import { readPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';

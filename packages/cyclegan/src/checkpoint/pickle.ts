@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { ByteReader } from './byte_reader.js';
 import { MAX_STATE_DICT_KEYS } from './limits.js';
 

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { DTYPE_SIZE, encodeElements } from './dtypes.js';
 import type { StateDict } from './host_tensor.js';
 import { PyDict, type PyGlobal, type PyValue, pyTypeName, unpickle } from './pickle.js';

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { fmtCount } from './byte_reader.js';
 import { DTYPE_SIZE, decodeElements, encodeElements } from './dtypes.js';
 import { type JsonObject, type JsonValue, parseHeaderJson } from './header_json.js';

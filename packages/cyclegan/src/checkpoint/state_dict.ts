@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { PyDict, type PyValue, pyTypeName } from './pickle.js';
 import { TensorRef } from './torch_globals.js';
 

@@ -1,4 +1,5 @@
-import { CheckpointError, fmtShape } from '@cg/tensor-core';
+import { fmtShape } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { DTYPE_SIZE, decodeElements } from './dtypes.js';
 import type { HostTensor, StateDict } from './host_tensor.js';
 import { MAX_EXPANDED_ELEMENTS } from './limits.js';

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { MAX_EXPANDED_ELEMENTS } from './limits.js';
 
 /**

@@ -1,5 +1,5 @@
-import { CheckpointError } from '@cg/tensor-core';
 import { crc32 } from '../crc32.js';
+import { CheckpointError } from '../errors.js';
 import { MAX_ZIP_ENTRIES } from './limits.js';
 
 /**

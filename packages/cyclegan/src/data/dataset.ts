@@ -1,4 +1,5 @@
-import { CgError, DataError, Rng } from '@cg/tensor-core';
+import { CgError, Rng } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { domainDirs, type ImageSource, listDomain } from './files.js';
 import { checkImage, type RgbImage } from './image.js';
 import { type DataOptions, resolveDataOptions } from './options.js';

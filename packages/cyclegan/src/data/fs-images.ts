@@ -1,8 +1,8 @@
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DataError } from '@cg/tensor-core';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
+import { DataError } from '../errors.js';
 import { fsError, fsErrorAt } from '../fs-errors.js';
 import type { ImageInfo, ImageSource } from './files.js';
 import { checkImage, type RgbImage, toRgb } from './image.js';

@@ -1,4 +1,5 @@
-import { DataError, fmtShape } from '@cg/tensor-core';
+import { fmtShape } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { newImage, type RgbImage, toRgb } from './image.js';
 
 /**

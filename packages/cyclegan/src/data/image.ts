@@ -1,4 +1,4 @@
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 
 /** An 8-bit image, rows top to bottom, channels interleaved (HWC), as PIL holds `L` and `RGB` images. */
 export interface RgbImage {

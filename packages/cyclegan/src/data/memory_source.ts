@@ -1,4 +1,4 @@
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { type ImageSource, joinPath } from './files.js';
 import type { RgbImage } from './image.js';
 

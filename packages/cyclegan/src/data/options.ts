@@ -1,4 +1,4 @@
-import { OptionError } from '@cg/tensor-core';
+import { OptionError } from '../errors.js';
 
 /** The official `--preprocess` choices (options/base_options.py). */
 export const PREPROCESS_MODES = ['resize_and_crop', 'crop', 'scale_width', 'scale_width_and_crop', 'none'] as const;

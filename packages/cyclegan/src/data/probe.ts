@@ -1,5 +1,5 @@
-import { DataError } from '@cg/tensor-core';
 import { crc32 } from '../crc32.js';
+import { DataError } from '../errors.js';
 import type { ImageInfo } from './files.js';
 
 /*

@@ -1,4 +1,5 @@
-import { DataError, type Rng } from '@cg/tensor-core';
+import type { Rng } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { newImage, type RgbImage } from './image.js';
 
 /*

@@ -1,4 +1,5 @@
-import { DataError, type Rng } from '@cg/tensor-core';
+import type { Rng } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { cropImage, flipHorizontal, type RgbImage, toChannels } from './image.js';
 import type { DataOptions } from './options.js';
 import { resizeBicubic } from './resize.js';

@@ -1,4 +1,4 @@
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '../errors.js';
 import { type DomainFiles, domainDirs, type ImageSource, listDomain } from './files.js';
 import { type DataOptions, resolveDataOptions } from './options.js';
 

@@ -1,5 +1,6 @@
-import { DataError, fmtShape } from '@cg/tensor-core';
+import { fmtShape } from '@cg/tensor-core';
 import { newImage, type RgbImage } from '../data/image.js';
+import { DataError } from '../errors.js';
 import { colorAt } from './kernels/index.js';
 import { HEAT_MAX } from './scores.js';
 

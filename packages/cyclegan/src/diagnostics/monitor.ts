@@ -1,8 +1,9 @@
-import { DataError, type Device, Tensor, tidy } from '@cg/tensor-core';
+import { type Device, Tensor, tidy } from '@cg/tensor-core';
 import { UnalignedDataset } from '../data/dataset.js';
 import type { ImageSource } from '../data/files.js';
 import { makeGrid } from '../data/grid.js';
 import type { RgbImage } from '../data/image.js';
+import { DataError } from '../errors.js';
 import type { VisualName } from '../model.js';
 import type { TrainOptions } from '../options.js';
 import { CollapseWatch, THRESHOLDS } from './checks.js';

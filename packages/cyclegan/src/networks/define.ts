@@ -1,5 +1,5 @@
 import type { nn } from '@cg/autograd';
-import { OptionError } from '@cg/tensor-core';
+import { OptionError } from '../errors.js';
 import type { GeneratorSpec } from '../infer.js';
 import type { InitType, NetD, NetG, Norm } from '../options.js';
 import { NLayerDiscriminator, PixelDiscriminator } from './discriminators.js';

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import { type GeneratorSpec, netGName } from '../infer.js';
 import type { Norm } from '../options.js';
 import { useBias } from './norm_layer.js';

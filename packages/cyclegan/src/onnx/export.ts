@@ -1,5 +1,5 @@
-import { CheckpointError, OptionError } from '@cg/tensor-core';
 import { assertFiniteWeights, dropStaleInstanceNormKeys, type StateDict } from '../checkpoint/index.js';
+import { CheckpointError, OptionError } from '../errors.js';
 import { type GeneratorSpec, inferGenerator, netGName } from '../infer.js';
 import { specFromNetG } from '../networks/define.js';
 import { checkGeneratorSize } from '../networks/generator_size.js';

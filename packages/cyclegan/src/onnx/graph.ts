@@ -1,5 +1,5 @@
-import { CheckpointError } from '@cg/tensor-core';
 import type { HostTensor, StateDict } from '../checkpoint/index.js';
+import { CheckpointError } from '../errors.js';
 import {
   type AttributeProto,
   AttributeType,

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '../errors.js';
 import type { ShapeMap } from '../infer.js';
 import type { Norm } from '../options.js';
 import type { DiscriminatorSpec, ExportOnnxOptions } from './options.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
 import { expect } from 'vitest';
 import { type StateDict, writeZip } from '../../src/checkpoint/index.js';
 

@@ -1,4 +1,5 @@
-import { CheckpointError, type Device, Rng } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
+import { type Device, Rng } from '@cg/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
 import {

@@ -1,4 +1,4 @@
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
 import { describe, expect, it } from 'vitest';
 import { readPth, readZip, writePth, writeZip } from '../../src/checkpoint/index.js';
 import { fixture } from './helpers.js';

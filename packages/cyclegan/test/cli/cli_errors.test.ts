@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../src/cli-errors.js';
 

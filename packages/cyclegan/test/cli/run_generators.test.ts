@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointError } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
 import { loadRunGenerator } from '../../src/cli-run-generators.js';

@@ -1,4 +1,5 @@
-import { DataError, OptionError, Rng } from '@cg/tensor-core';
+import { DataError, OptionError } from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { type Batch, UnalignedDataset } from '../../src/data/dataset.js';
 import { newImage, type RgbImage } from '../../src/data/image.js';

@@ -1,4 +1,4 @@
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '@cg/cyclegan';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, encodePng } from '../../src/data/fs-images.js';
 import { newImage } from '../../src/data/image.js';

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '@cg/cyclegan';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeFsError, fsError, NodeImageSource, writeImage } from '../../src/data/fs-images.js';
 import { newImage } from '../../src/data/image.js';

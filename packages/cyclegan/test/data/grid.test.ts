@@ -1,4 +1,4 @@
-import { DataError } from '@cg/tensor-core';
+import { DataError } from '@cg/cyclegan';
 import { describe, expect, it } from 'vitest';
 import { makeGrid, tensorToImages } from '../../src/data/grid.js';
 import type { RgbImage } from '../../src/data/image.js';

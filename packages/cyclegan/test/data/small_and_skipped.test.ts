@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { DataError, Rng } from '@cg/tensor-core';
+import { DataError } from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { UnalignedDataset } from '../../src/data/dataset.js';
 import { NodeImageSource } from '../../src/data/fs-images.js';

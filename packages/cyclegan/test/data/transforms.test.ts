@@ -1,4 +1,5 @@
-import { DataError, Rng } from '@cg/tensor-core';
+import { DataError } from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { newImage, type RgbImage, toGray } from '../../src/data/image.js';
 import { resizeBicubic } from '../../src/data/resize.js';

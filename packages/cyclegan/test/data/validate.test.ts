@@ -1,4 +1,4 @@
-import { DataError, OptionError } from '@cg/tensor-core';
+import { DataError, OptionError } from '@cg/cyclegan';
 import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
 import { NodeImageSource } from '../../src/data/fs-images.js';

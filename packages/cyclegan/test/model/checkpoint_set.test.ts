@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CheckpointError, Rng } from '@cg/tensor-core';
+import { CheckpointError } from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { manifestName, readCheckpointSet, writeCheckpointSet } from '../../src/checkpoint_set.js';
 import { sha256Hex, sha256Portable } from '../../src/sha256.js';

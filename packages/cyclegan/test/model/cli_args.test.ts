@@ -1,4 +1,4 @@
-import { OptionError } from '@cg/tensor-core';
+import { OptionError } from '@cg/cyclegan';
 import { describe, expect, it, vi } from 'vitest';
 import { parseArgs } from '../../src/cli_args.js';
 

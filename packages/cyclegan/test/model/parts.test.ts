@@ -1,5 +1,6 @@
 import { F, variable } from '@cg/autograd';
-import { type Device, OptionError, Rng, Tensor } from '@cg/tensor-core';
+import { OptionError } from '@cg/cyclegan';
+import { type Device, Rng, Tensor } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
 import { ganLoss, ImagePool, learningRateAt, resolveTrainOptions, weightedL1 } from '../../src/index.js';

@@ -1,4 +1,4 @@
-import { OptionError } from '@cg/tensor-core';
+import { OptionError } from '@cg/cyclegan';
 import { describe, expect, it } from 'vitest';
 import { planRunStart, type SavedPosition } from '../../src/resume_plan.js';
 import { learningRateAt } from '../../src/scheduler.js';

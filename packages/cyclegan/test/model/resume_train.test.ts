@@ -1,7 +1,8 @@
 import { copyFile, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CheckpointError, type Device, OptionError, Rng } from '@cg/tensor-core';
+import { CheckpointError, OptionError } from '@cg/cyclegan';
+import { type Device, Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
 import { MemoryImageSource, makeSyntheticDomains, type TrainOptions, train } from '../../src/index.js';

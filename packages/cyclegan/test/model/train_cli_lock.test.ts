@@ -60,7 +60,7 @@ describe('train holds a lock on its run folder', () => {
       expect(second.status).toBe(1);
       const lines = second.stderr.trim().split('\n');
       expect(lines.at(-1)).toBe(
-        `CgError: ${lockPath}: another train run (pid ${pid}) is using this --name; wait for it to finish or choose another --name (if pid ${pid} is not a cyclegan train, delete ${lockPath})`,
+        `RunLockedError: ${lockPath}: another train run (pid ${pid}) is using this --name; wait for it to finish or choose another --name (if pid ${pid} is not a cyclegan train, delete ${lockPath})`,
       );
       expect(lines.filter((l) => l.includes('--gpu_ids'))).toEqual([
         '--gpu_ids: ignored; WebGPU has no device index, so the adapter chooses the GPU',

@@ -1,5 +1,5 @@
-import { OptionError, type Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '../runtime.js';
+import { ArgumentError, type Tensor } from '@cg/tensor-core';
+import { flatGroupIndex, flatWorkgroups, runKernel, sameDevice } from '../runtime.js';
 import { expectSameShape } from '../shape.js';
 
 /**
@@ -27,7 +27,7 @@ const WG = 64;
 const PER_THREAD = 4;
 
 function checkHyper(h: AdamHyper): void {
-  const bad = (what: string, v: number) => new OptionError(`adamStep: ${what}, got ${v}`);
+  const bad = (what: string, v: number) => new ArgumentError(`adamStep: ${what}, got ${v}`);
   if (!(h.lr >= 0)) throw bad('lr must be >= 0', h.lr);
   if (!(h.beta1 >= 0 && h.beta1 < 1)) throw bad('beta1 must be in [0, 1)', h.beta1);
   if (!(h.beta2 >= 0 && h.beta2 < 1)) throw bad('beta2 must be in [0, 1)', h.beta2);
@@ -49,13 +49,23 @@ export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, h: A
   runKernel({
     op: 'adamStep',
     key: decay ? 'wd' : '',
+    // param and its moments are updated in place: read_write outputs.
+    decl: {
+      inputs: ['gs'],
+      outputs: ['ps', 'ms', 'vs'],
+      uniforms: {
+        n: 'u32',
+        beta1: 'f32',
+        oneMinusBeta1: 'f32',
+        beta2: 'f32',
+        oneMinusBeta2: 'f32',
+        wd: 'f32',
+        stepSize: 'f32',
+        sqrtBc2: 'f32',
+        eps: 'f32',
+      },
+    },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, wd: f32, stepSize: f32, sqrtBc2: f32, eps: f32 }
-@group(0) @binding(0) var<storage, read> gs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ps: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ms: array<f32>;
-@group(0) @binding(3) var<storage, read_write> vs: array<f32>;
-@group(0) @binding(4) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = ((${flatGroupIndex}) * ${WG}u + lid) * ${PER_THREAD}u;
@@ -75,9 +85,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [grad],
     outputs: [param, m, v],
-    params: new Params()
-      .u32(param.size)
-      .f32(h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, h.weightDecay, h.lr / bc1, Math.sqrt(bc2), h.eps),
+    uniforms: {
+      n: param.size,
+      beta1: h.beta1,
+      oneMinusBeta1: 1 - h.beta1,
+      beta2: h.beta2,
+      oneMinusBeta2: 1 - h.beta2,
+      wd: h.weightDecay,
+      stepSize: h.lr / bc1,
+      sqrtBc2: Math.sqrt(bc2),
+      eps: h.eps,
+    },
     workgroups: flatWorkgroups(param.size, WG * PER_THREAD),
   });
 }

@@ -1,5 +1,5 @@
 import { type Shape, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '../runtime.js';
+import { flatGroupIndex, flatWorkgroups, runKernel, sameDevice } from '../runtime.js';
 import { broadcastShapes, broadcastStrides, padTo, sizeOf, stridesOf } from '../shape.js';
 
 /**
@@ -47,12 +47,8 @@ export function binaryMap(op: string, expr: string, a: Tensor, b: Tensor, p = 0)
     runKernel({
       op,
       key: `same|${expr}`,
+      decl: { inputs: ['as_', 'bs'], outputs: ['ys'], uniforms: { n: 'u32', p: 'f32' } },
       wgsl: () => /* wgsl */ `
-struct P { n: u32, p: f32 }
-@group(0) @binding(0) var<storage, read> as_: array<f32>;
-@group(0) @binding(1) var<storage, read> bs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = ((${flatGroupIndex}) * ${WG}u + lid) * ${PER_THREAD}u;
@@ -68,7 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
       inputs: [a, b],
       outputs: [out],
-      params: new Params().u32(n).f32(p),
+      uniforms: { n, p },
       workgroups: flatWorkgroups(n, WG * PER_THREAD),
     });
     return out;
@@ -77,12 +73,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   runKernel({
     op,
     key: `bcast|${expr}`,
+    decl: {
+      inputs: ['as_', 'bs'],
+      outputs: ['ys'],
+      uniforms: { n: 'u32', rank: 'u32', p: 'f32', shape: 'u32[8]', sa: 'u32[8]', sb: 'u32[8]' },
+    },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, rank: u32, p: f32, _pad: u32, shape: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2> }
-@group(0) @binding(0) var<storage, read> as_: array<f32>;
-@group(0) @binding(1) var<storage, read> bs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -104,13 +100,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [a, b],
     outputs: [out],
-    params: new Params()
-      .u32(n, rank)
-      .f32(p)
-      .u32(0)
-      .u32(...padTo(outShape, MAX_RANK, 1))
-      .u32(...padTo(broadcastStrides(a.shape, outShape), MAX_RANK))
-      .u32(...padTo(broadcastStrides(b.shape, outShape), MAX_RANK)),
+    uniforms: {
+      n,
+      rank,
+      p,
+      shape: padTo(outShape, MAX_RANK, 1),
+      sa: padTo(broadcastStrides(a.shape, outShape), MAX_RANK),
+      sb: padTo(broadcastStrides(b.shape, outShape), MAX_RANK),
+    },
     workgroups: flatWorkgroups(n, WG),
   });
   return out;

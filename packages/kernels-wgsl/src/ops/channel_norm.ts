@@ -1,5 +1,13 @@
 import { type Device, fmtShape, ShapeError, Tensor } from '@cg/tensor-core';
-import { MAX_GROUPS_PER_DIM, Params, runKernel, sameDevice } from '../runtime.js';
+import {
+  type BindingDecl,
+  type KernelDecl,
+  MAX_GROUPS_PER_DIM,
+  runKernel,
+  sameDevice,
+  type UniformValues,
+} from '../runtime.js';
+import { workgroupReduce } from '../wgsl_reduce.js';
 
 /**
  * The normalisation machinery of instance norm (instance_norm2d.ts) and batch
@@ -117,30 +125,53 @@ function grid(chunks: number, groups: number): [number, number, number] {
   return [chunks, Math.ceil(groups / z), z];
 }
 
-class Bindings {
-  private readonly lines: string[] = [];
-  private n = 0;
-  read(name: string, type: string): this {
-    this.lines.push(`@group(0) @binding(${this.n++}) var<storage, read> ${name}: array<${type}>;`);
-    return this;
-  }
-  write(name: string, type: string): this {
-    this.lines.push(`@group(0) @binding(${this.n++}) var<storage, read_write> ${name}: array<${type}>;`);
-    return this;
-  }
-  toString(): string {
-    return `${this.lines.join('\n')}\n@group(0) @binding(${this.n}) var<uniform> u: P;`;
-  }
+/** Every norm kernel's uniforms (one struct for all, so a plan's values serve each of its dispatches). */
+const NORM_UNIFORMS = {
+  groups: 'u32',
+  C: 'u32',
+  outer: 'u32',
+  strideV: 'u32',
+  innerV: 'u32',
+  chunkLenV: 'u32',
+  chunks: 'u32',
+  flags: 'u32',
+  count: 'f32',
+  eps: 'f32',
+  momentum: 'f32',
+  unbias: 'f32',
+} as const;
+
+type NormUniforms = UniformValues<typeof NORM_UNIFORMS>;
+
+/** Inputs and outputs of one norm kernel, in binding order (plane arrays are vec4f under a vec4 plan). */
+interface NormBindings {
+  inputs: BindingDecl[];
+  outputs: BindingDecl[];
+}
+
+function normDecl(b: NormBindings): KernelDecl<typeof NORM_UNIFORMS> {
+  return { inputs: b.inputs, outputs: b.outputs, uniforms: NORM_UNIFORMS };
 }
 
 const HAS_W = 1;
 const HAS_B = 2;
 
-function params(layout: NormLayout, p: Plan, flags: number, eps = 0, momentum = 0): Params {
+function params(layout: NormLayout, p: Plan, flags: number, eps = 0, momentum = 0): NormUniforms {
   const count = layout.outer * layout.inner;
-  return new Params()
-    .u32(layout.groups, layout.channels, layout.outer, p.strideV, p.innerV, p.chunkLenV, p.chunks, flags)
-    .f32(count, eps, momentum, count > 1 ? count / (count - 1) : 1);
+  return {
+    groups: layout.groups,
+    C: layout.channels,
+    outer: layout.outer,
+    strideV: p.strideV,
+    innerV: p.innerV,
+    chunkLenV: p.chunkLenV,
+    chunks: p.chunks,
+    flags,
+    count,
+    eps,
+    momentum,
+    unbias: count > 1 ? count / (count - 1) : 1,
+  };
 }
 
 /**
@@ -153,9 +184,7 @@ function commonWgsl(vec: 1 | 4, affine: '' | 'w' | 'wb'): string {
   return /* wgsl */ `
 alias T = ${T};
 fn hsum(v: T) -> f32 { ${vec === 4 ? 'return v.x + v.y + v.z + v.w;' : 'return v;'} }
-fn first(v: T) -> f32 { ${vec === 4 ? 'return v.x;' : 'return v;'} }
-struct P { groups: u32, C: u32, outer: u32, strideV: u32, innerV: u32, chunkLenV: u32, chunks: u32, flags: u32,
-  count: f32, eps: f32, momentum: f32, unbias: f32 }${
+fn first(v: T) -> f32 { ${vec === 4 ? 'return v.x;' : 'return v;'} }${
     affine.includes('w')
       ? `
 fn weightOf(ch: u32) -> f32 { return select(1.0, ws[ch], (u.flags & ${HAS_W}u) != 0u); }`
@@ -170,26 +199,7 @@ fn biasOf(ch: u32) -> f32 { return select(0.0, bs[ch], (u.flags & ${HAS_B}u) != 
 
 /** WGSL `combine(lid, v)`: every thread gets the merge of all the workgroup's v. */
 function combineWgsl(type: string, merge: (a: string, b: string) => string, wg: number, how: Combine): string {
-  const fold =
-    how === 'tree'
-      ? `for (var h = ${wg / 2}u; h > 0u; h = h >> 1u) {
-    if (lid < h) { part[lid] = ${merge('part[lid]', 'part[lid + h]')}; }
-    workgroupBarrier();
-  }`
-      : `if (lid == 0u) {
-    var t = part[0];
-    for (var j = 1u; j < ${wg}u; j++) { t = ${merge('t', 'part[j]')}; }
-    part[0] = t;
-  }
-  workgroupBarrier();`;
-  return /* wgsl */ `
-var<workgroup> part: array<${type}, ${wg}>;
-fn combine(lid: u32, v: ${type}) -> ${type} {
-  part[lid] = v;
-  workgroupBarrier();
-  ${fold}
-  return part[0];
-}`;
+  return workgroupReduce({ name: 'combine', type, merge, wg, how });
 }
 
 const STAT_WGSL = (vec: 1 | 4, wg: number, how: Combine) => /* wgsl */ `
@@ -262,17 +272,25 @@ interface FwdKernel {
   update: boolean;
 }
 
+const planeArray = (name: string, vec: 1 | 4): BindingDecl => ({ name, type: vec === 4 ? 'vec4f' : 'f32' });
+
+function forwardBindings(k: FwdKernel): NormBindings {
+  const xs = planeArray('xs', k.vec);
+  if (k.stage === 'stats') return { inputs: [xs], outputs: ['parts'] };
+  return {
+    inputs: [
+      xs,
+      'ws',
+      'bs',
+      ...(k.src === 'partials' ? ['parts'] : []),
+      ...(k.src === 'given' ? ['rmIn', 'rvIn'] : []),
+    ],
+    // rm and rv are read and updated in place (read_write, like every output).
+    outputs: [planeArray('ys', k.vec), 'meanOut', 'invOut', ...(k.update ? ['rm', 'rv'] : [])],
+  };
+}
+
 function forwardWgsl(k: FwdKernel): string {
-  const b = new Bindings().read('xs', 'T');
-  if (k.stage === 'stats') {
-    b.write('parts', 'f32');
-  } else {
-    b.read('ws', 'f32').read('bs', 'f32');
-    if (k.src === 'partials') b.read('parts', 'f32');
-    if (k.src === 'given') b.read('rmIn', 'f32').read('rvIn', 'f32');
-    b.write('ys', 'T').write('meanOut', 'f32').write('invOut', 'f32');
-    if (k.update) b.write('rm', 'f32').write('rv', 'f32');
-  }
   const reduce = `let sh = first(xs[base]);
   let st = combine(lid, accumulate(base, lo, hi, lid, sh));`;
   let stats: string;
@@ -318,7 +336,6 @@ function forwardWgsl(k: FwdKernel): string {
   }`;
   const needsReduce = k.stage === 'stats' || k.src === 'reduce';
   return /* wgsl */ `${commonWgsl(k.vec, k.stage === 'apply' ? 'wb' : '')}
-${b}
 ${MERGE_WGSL}
 ${needsReduce ? STAT_WGSL(k.vec, k.wg, k.combine) : ''}
 ${groupMain(k.wg)}
@@ -330,16 +347,18 @@ ${groupMain(k.wg)}
 function dispatch(
   op: string,
   k: FwdKernel | BwdKernel,
+  bindings: NormBindings,
   wgsl: () => string,
   inputs: Tensor[],
   outputs: Tensor[],
-  params: Params,
+  uniforms: NormUniforms,
   workgroups: [number, number, number],
 ): void {
   const key = Object.entries(k)
     .map(([name, v]) => `${name}=${v}`)
     .join(',');
-  runKernel({ op: k.stage === 'stats' ? `${op}Stats` : op, key, wgsl, inputs, outputs, params, workgroups });
+  const decl = normDecl(bindings);
+  runKernel({ op: k.stage === 'stats' ? `${op}Stats` : op, key, decl, wgsl, inputs, outputs, uniforms, workgroups });
 }
 
 /** @internal Normalises x by group; shared by instance and batch norm. */
@@ -364,7 +383,7 @@ export function normForward(
   const out = [y, mean, invStd, ...(update && running ? [running.mean, running.var] : [])];
   const u = params(layout, p, flags, eps, running?.momentum ?? 0);
   const call = (k: FwdKernel, inputs: Tensor[], outputs: Tensor[], chunks: number) =>
-    dispatch(op, k, () => forwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
+    dispatch(op, k, forwardBindings(k), () => forwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
 
   if (running && !running.update) {
     const k: FwdKernel = { ...common, stage: 'apply', src: 'given', update: false };
@@ -388,15 +407,16 @@ interface BwdKernel {
   src: 'reduce' | 'partials';
 }
 
+function backwardBindings(k: BwdKernel): NormBindings {
+  const head = [planeArray('dys', k.vec), planeArray('xs', k.vec), 'means', 'invs'];
+  if (k.stage === 'stats') return { inputs: head, outputs: ['parts'] };
+  return {
+    inputs: [...head, 'ws', ...(k.src === 'partials' ? ['parts'] : [])],
+    outputs: [planeArray('dxs', k.vec), 'sums'],
+  };
+}
+
 function backwardWgsl(k: BwdKernel): string {
-  const b = new Bindings().read('dys', 'T').read('xs', 'T').read('means', 'f32').read('invs', 'f32');
-  if (k.stage === 'stats') {
-    b.write('parts', 'f32');
-  } else {
-    b.read('ws', 'f32');
-    if (k.src === 'partials') b.read('parts', 'f32');
-    b.write('dxs', 'T').write('sums', 'f32');
-  }
   const reduce = `let s = combine(lid, accumulate(base, lo, hi, lid, m));`;
   const body =
     k.stage === 'stats'
@@ -434,7 +454,6 @@ function backwardWgsl(k: BwdKernel): string {
   }`;
   const needsReduce = k.stage === 'stats' || k.src === 'reduce';
   return /* wgsl */ `${commonWgsl(k.vec, k.stage === 'apply' ? 'w' : '')}
-${b}
 ${
   needsReduce
     ? `${combineWgsl('vec3f', (a, c) => `${a} + ${c}`, k.wg, k.combine)}
@@ -484,7 +503,7 @@ export function normBackward(
   const inputs = [dy, x, mean, invStd];
   const affine = [weight ?? x];
   const call = (k: BwdKernel, inputs: Tensor[], outputs: Tensor[], chunks: number) =>
-    dispatch(op, k, () => backwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
+    dispatch(op, k, backwardBindings(k), () => backwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
   if (p.chunks === 1) {
     call({ ...common, stage: 'apply', src: 'reduce' }, [...inputs, ...affine], [dx, sums], 1);
   } else {
@@ -511,12 +530,8 @@ function affineGrads(op: string, sums: Tensor, layout: NormLayout): { dweight: T
   runKernel({
     op: `${op}Affine`,
     key: '',
+    decl: { inputs: ['sums'], outputs: ['dw', 'db'], uniforms: { C: 'u32', reps: 'u32' } },
     wgsl: () => /* wgsl */ `
-struct P { C: u32, reps: u32 }
-@group(0) @binding(0) var<storage, read> sums: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(2) var<storage, read_write> db: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
@@ -533,7 +548,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }`,
     inputs: [sums],
     outputs: [dweight, dbias],
-    params: new Params().u32(C, layout.groups / C),
+    uniforms: { C, reps: layout.groups / C },
     workgroups: [Math.ceil(C / wg)],
   });
   return { dweight, dbias };

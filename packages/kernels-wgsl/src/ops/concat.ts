@@ -1,5 +1,5 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '../runtime.js';
+import { flatGroupIndex, flatWorkgroups, runKernel, sameDevice } from '../runtime.js';
 import { sizeOf, stridesOf } from '../shape.js';
 
 /**
@@ -48,11 +48,12 @@ function copyBlock(
   runKernel({
     op,
     key: 'block',
+    decl: {
+      inputs: ['src'],
+      outputs: ['dst'],
+      uniforms: { n: 'u32', cols: 'u32', srcStride: 'u32', srcOff: 'u32', dstStride: 'u32', dstOff: 'u32' },
+    },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, cols: u32, srcStride: u32, srcOff: u32, dstStride: u32, dstOff: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = (${flatGroupIndex}) * ${WG * PER_THREAD}u + lid;
@@ -67,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [src],
     outputs: [dst],
-    params: new Params().u32(n, cols, srcStride, srcOff, dstStride, dstOff),
+    uniforms: { n, cols, srcStride, srcOff, dstStride, dstOff },
     workgroups: flatWorkgroups(n, WG * PER_THREAD),
   });
 }

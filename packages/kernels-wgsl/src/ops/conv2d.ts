@@ -1,5 +1,12 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, MAX_GROUPS_PER_DIM, Params, runKernel, sameDevice } from '../runtime.js';
+import {
+  flatGroupIndex,
+  flatWorkgroups,
+  MAX_GROUPS_PER_DIM,
+  runKernel,
+  sameDevice,
+  type UniformValues,
+} from '../runtime.js';
 import { sizeOf } from '../shape.js';
 import {
   type ConvStrategy,
@@ -24,9 +31,10 @@ import { sum } from './reduce.js';
  *   taps, K = batch × output pixels), shared by conv2dBackwardWeight and
  *   convTranspose2dBackwardWeight with the two activations' roles swapped.
  * Each has a `register` and a `workgroup-tiled` implementation (see
- * conv_strategy.ts). Shapes, strides and paddings are baked into the WGSL as
- * constants; CycleGAN has ~15 distinct conv shapes, so a pipeline per shape
- * is cheap and lets the compiler fold all index arithmetic.
+ * conv_strategy.ts). Channels, kernel sizes, strides, paddings and tiles are
+ * baked into the WGSL (they shape the unrolled FMAs, and LLVM folds divisions
+ * by them); batch and image sizes are uniforms, so a new image size compiles
+ * no pipeline (docs/ARCHITECTURE.md §3).
  */
 
 export interface Conv2dOptions {
@@ -168,10 +176,52 @@ export interface GatherSpec {
   bias: boolean;
 }
 
-function specKey(s: GatherSpec): string {
-  return Object.values(s)
-    .map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v))
-    .join(',');
+/** The fields of a GatherSpec that change the code (channels, taps, strides, phase, weight layout); the rest are uniforms. */
+function bakedKey(s: GatherSpec): string {
+  return [
+    s.C,
+    s.O,
+    s.outSY,
+    s.outOY,
+    s.outSX,
+    s.outOX,
+    s.SY,
+    s.OY,
+    s.SX,
+    s.OX,
+    s.A,
+    s.B,
+    s.wO,
+    s.wC,
+    s.wA0,
+    s.wAs,
+    s.wB0,
+    s.wBs,
+    s.bias ? 1 : 0,
+  ].join(',');
+}
+
+/** Uniforms every gather kernel reads: the spatial sizes, which must not cost a pipeline per image size. */
+const GATHER_UNIFORMS = {
+  qH: 'u32',
+  qW: 'u32',
+  inH: 'u32',
+  inW: 'u32',
+  plane: 'u32',
+  outW: 'u32',
+  outPlane: 'u32',
+} as const;
+
+function gatherSizes(s: GatherSpec): UniformValues<typeof GATHER_UNIFORMS> {
+  return {
+    qH: s.qH,
+    qW: s.qW,
+    inH: s.inH,
+    inW: s.inW,
+    plane: s.inH * s.inW,
+    outW: s.outW,
+    outPlane: s.outH * s.outW,
+  };
 }
 
 /** @internal Runs a gather convolution into `y` (which must hold the whole output array). */
@@ -191,8 +241,12 @@ export function gatherConv(
 }
 
 function outIndexExpr(s: GatherSpec, n: string, o: string, qy: string, qx: string): string {
-  const plane = s.outH * s.outW;
-  return `${n} * ${s.O * plane}u + ${o} * ${plane}u + (${qy} * ${s.outSY}u + ${s.outOY}u) * ${s.outW}u + ${qx} * ${s.outSX}u + ${s.outOX}u`;
+  return `(${n} * ${s.O}u + ${o}) * u.outPlane + (${qy} * ${s.outSY}u + ${s.outOY}u) * u.outW + ${qx} * ${s.outSX}u + ${s.outOX}u`;
+}
+
+/** Invocations per workgroup of the register kernels, bucketed so small images share a pipeline. */
+function lanesPerGroup(items: number): number {
+  return items > 16 ? 32 : items > 8 ? 16 : 8;
 }
 
 /**
@@ -210,6 +264,10 @@ function outIndexExpr(s: GatherSpec, n: string, o: string, qy: string, qx: strin
  * small loops into private arrays (bounds offset by a uniform zero so NIR
  * does not unroll them) and only the FMAs are unrolled; a fully unrolled
  * 7×7 kernel took over a minute to compile.
+ *
+ * Channels, taps, strides and paddings are baked (they shape the unrolled
+ * FMAs and the weight layout); image sizes are uniforms, so a new image size
+ * reuses the pipeline. Their divisions run once per invocation, not per load.
  */
 function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
   if (s.A * s.B === 0) {
@@ -221,19 +279,17 @@ function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: T
   const P = s.N * s.qH * nbx;
   const J = (tn - 1) * s.SX + s.B;
   const gx = Math.ceil(s.O / tm);
-  const wg = Math.min(32, Math.ceil(P / 8) * 8);
+  const wg = lanesPerGroup(P);
   const gy = Math.ceil(P / wg);
-  const plane = s.inH * s.inW;
   const Opad = gx * tm;
   const q4 = tm / 4;
   const CAB = s.C * s.A * s.B;
   const wp = Tensor.empty(x.device, [CAB * Opad]);
   runKernel({
     op: `${op}.packWeights`,
-    key: `${Opad}|${specKey(s)}`,
+    key: `${Opad}|${[s.O, s.C, s.A, s.B, s.wO, s.wC, s.wA0, s.wAs, s.wB0, s.wBs].join(',')}`,
+    decl: { inputs: ['W'], outputs: ['Wp'] },
     wgsl: () => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> W: array<f32>;
-@group(0) @binding(1) var<storage, read_write> Wp: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = (${flatGroupIndex}) * 64u + lid;
@@ -267,23 +323,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
   }
-  const yBinding = s.bias ? 3 : 2;
+  const decl = {
+    inputs: ['X', { name: 'Wp', type: 'vec4f' }, ...(s.bias ? ['Bias'] : [])],
+    outputs: ['Y'],
+    uniforms: { off: 'u32', zero: 'u32', P: 'u32', nbx: 'u32', ...GATHER_UNIFORMS },
+  } as const;
   const wgsl = () => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> Wp: array<vec4f>;
-${s.bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
-@group(0) @binding(${yBinding}) var<storage, read_write> Y: array<f32>;
-struct P { off: u32, zero: u32 }
-@group(0) @binding(${yBinding + 1}) var<uniform> u: P;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let blk = (wid.y + u.off) * ${wg}u + lid;
-  let live = blk < ${P}u;
-  let bi = min(blk, ${P - 1}u);
-  let qx0 = (bi % ${nbx}u) * ${tn}u;
-  let nq = bi / ${nbx}u;
-  let qy = nq % ${s.qH}u;
-  let n = nq / ${s.qH}u;
+  let live = blk < u.P;
+  let bi = min(blk, u.P - 1u);
+  let qx0 = (bi % u.nbx) * ${tn}u;
+  let nq = bi / u.nbx;
+  let qy = nq % u.qH;
+  let n = nq / u.qH;
   let o0 = wid.x * ${tm}u;
   let iy = i32(qy * ${s.SY}u) + ${s.OY};
   let ix = i32(qx0 * ${s.SX}u) + ${s.OX};
@@ -291,14 +345,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var xs: array<f32, ${J}>;
   var ws: array<vec4f, ${q4 * s.B}>;
   // Out-of-image indices (even negative ones) are only ever read masked; WebGPU clamps them into the buffer.
-  var xb = i32(n * ${s.C * plane}u) + iy * ${s.inW} + ix;
+  var xb = i32(n * ${s.C}u * u.plane) + iy * i32(u.inW) + ix;
   var wb = o0 / 4u;
   for (var c = 0u; c < ${s.C}u; c++) {
     for (var a = 0u; a < ${s.A}u + u.zero; a++) {
-      let rowOk = u32(iy + i32(a)) < ${s.inH}u;
-      let rb = xb + i32(a * ${s.inW}u);
+      let rowOk = u32(iy + i32(a)) < u.inH;
+      let rb = xb + i32(a * u.inW);
       for (var j = 0u; j < ${J}u + u.zero; j++) {
-        xs[j] = select(0.0, X[u32(rb + i32(j))], rowOk && u32(ix + i32(j)) < ${s.inW}u);
+        xs[j] = select(0.0, X[u32(rb + i32(j))], rowOk && u32(ix + i32(j)) < u.inW);
       }
       for (var e = 0u; e < ${q4 * s.B}u + u.zero; e++) {
         ws[e] = Wp[wb + (e / ${q4}u) * ${Opad / 4}u + e % ${q4}u];
@@ -306,29 +360,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       wb += ${(s.B * Opad) / 4}u;
       ${fma.join('\n      ')}
     }
-    xb += ${plane};
+    xb += i32(u.plane);
   }
   var res: array<f32, ${tm * tn}>;
   ${keep.join('\n  ')}
   for (var e = 0u; e < ${tm * tn}u + u.zero; e++) {
     let o = o0 + e / ${tn}u;
     let qx = qx0 + e % ${tn}u;
-    if (live && o < ${s.O}u && qx < ${s.qW}u) {
+    if (live && o < ${s.O}u && qx < u.qW) {
       Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = res[e]${s.bias ? ' + Bias[o]' : ''};
     }
   }
 }`;
   const flopsPerGroupRow = 2 * gx * tm * wg * tn * CAB;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerGroupRow)));
-  const key = `register|${tm},${tn},${wg}|${specKey(s)}`;
+  const key = `register|${tm},${tn},${wg}|${bakedKey(s)}`;
+  const sizes = gatherSizes(s);
   for (let off = 0; off < gy; off += perDispatch) {
     runKernel({
       op,
       key,
+      decl,
       wgsl,
       inputs: [x, wp, ...(bias ? [bias] : [])],
       outputs: [y],
-      params: new Params().u32(off, 0),
+      uniforms: { off, zero: 0, P, nbx, ...sizes },
       workgroups: [gx, Math.min(perDispatch, gy - off), 1],
     });
   }
@@ -341,22 +397,22 @@ function biasOnly(op: string, s: GatherSpec, bias: Tensor | null, y: Tensor): vo
   const total = s.N * s.O * s.qH * s.qW;
   runKernel({
     op: `${op}.biasOnly`,
-    key: specKey(s),
+    key: bakedKey(s),
+    decl: { inputs: s.bias ? ['Bias'] : [], outputs: ['Y'], uniforms: { total: 'u32', ...GATHER_UNIFORMS } },
     wgsl: () => /* wgsl */ `
-${s.bias ? '@group(0) @binding(0) var<storage, read> Bias: array<f32>;' : ''}
-@group(0) @binding(${s.bias ? 1 : 0}) var<storage, read_write> Y: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = (${flatGroupIndex}) * 64u + lid;
-  if (idx >= ${total}u) { return; }
-  let qx = idx % ${s.qW}u;
-  let qy = (idx / ${s.qW}u) % ${s.qH}u;
-  let o = (idx / ${s.qW * s.qH}u) % ${s.O}u;
-  let n = idx / ${s.qW * s.qH * s.O}u;
+  if (idx >= u.total) { return; }
+  let qx = idx % u.qW;
+  let qy = (idx / u.qW) % u.qH;
+  let o = (idx / (u.qW * u.qH)) % ${s.O}u;
+  let n = idx / (u.qW * u.qH * ${s.O}u);
   Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = ${s.bias ? 'Bias[o]' : '0.0'};
 }`,
     inputs: bias ? [bias] : [],
     outputs: [y],
+    uniforms: { total, ...gatherSizes(s) },
     workgroups: flatWorkgroups(total, 64),
   });
 }
@@ -366,21 +422,18 @@ function gatherTiled(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tens
   const AB = s.A * s.B;
   const K = s.C * AB;
   const NP = s.N * s.qH * s.qW;
-  const yBinding = s.bias ? 3 : 2;
   const decodeK = `let c = k / ${AB}u; let r = k % ${AB}u; let a = r / ${s.B}u; let b = r % ${s.B}u;`;
-  const decodeP = `let qx = p % ${s.qW}u; let t = p / ${s.qW}u; let qy = t % ${s.qH}u; let n = t / ${s.qH}u;`;
+  const decodeP = `let qx = p % u.qW; let t = p / u.qW; let qy = t % u.qH; let n = t / u.qH;`;
   const g: TiledGemm = {
     op,
     M: s.O,
     N: NP,
     K,
     kSplit: 1,
-    bindings: yBinding + 1,
+    inputs: ['X', 'W', ...(s.bias ? ['Bias'] : [])],
+    outputs: ['Y'],
+    uniforms: { NP: 'u32', ...GATHER_UNIFORMS },
     prelude: /* wgsl */ `
-@group(0) @binding(0) var<storage, read> X: array<f32>;
-@group(0) @binding(1) var<storage, read> W: array<f32>;
-${s.bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
-@group(0) @binding(${yBinding}) var<storage, read_write> Y: array<f32>;
 fn loadA(m: u32, k: u32) -> f32 {
   ${decodeK}
   let idx = i32(min(m, ${s.O - 1}u) * ${s.wO}u + c * ${s.wC}u) + ${s.wA0 + s.wB0} + i32(a) * ${s.wAs} + i32(b) * ${s.wBs};
@@ -391,18 +444,18 @@ fn loadB(k: u32, p: u32) -> f32 {
   ${decodeP}
   let iy = i32(qy * ${s.SY}u + a) + ${s.OY};
   let ix = i32(qx * ${s.SX}u + b) + ${s.OX};
-  let ok = p < ${NP}u && u32(iy) < ${s.inH}u && u32(ix) < ${s.inW}u;
-  let idx = select(0u, (n * ${s.C}u + c) * ${s.inH * s.inW}u + u32(iy) * ${s.inW}u + u32(ix), ok);
+  let ok = p < u.NP && u32(iy) < u.inH && u32(ix) < u.inW;
+  let idx = select(0u, (n * ${s.C}u + c) * u.plane + u32(iy) * u.inW + u32(ix), ok);
   return select(0.0, X[idx], ok);
 }
 fn storeC(m: u32, p: u32, z: u32, v: f32) {
-  if (m < ${s.O}u && p < ${NP}u) {
+  if (m < ${s.O}u && p < u.NP) {
     ${decodeP}
     Y[${outIndexExpr(s, 'n', 'm', 'qy', 'qx')}] = v${s.bias ? ' + Bias[m]' : ''};
   }
 }`,
   };
-  runTiledGemm(g, specKey(s), bias ? [x, w, bias] : [x, w], [y]);
+  runTiledGemm(g, bakedKey(s), bias ? [x, w, bias] : [x, w], [y], { NP, ...gatherSizes(s) });
 }
 
 // ---- the transposed convolution (conv2dBackwardInput = convTranspose2d) ----
@@ -565,6 +618,7 @@ function weightGradRegister(
   const total = O * C * kH * kW;
   const J = (R - 1) * sW + kW;
   const slots = CI * khb;
+  // vec4 gradient loads need rows of whole vec4s: a code variant, not a size.
   const vec = Wo % R === 0 && R % 4 === 0;
   const nChunks = Math.ceil(Wo / R);
   // Chunks whose input columns all lie inside the image need no column mask.
@@ -597,12 +651,26 @@ function weightGradRegister(
       }
     }
   }
+  const decl = {
+    inputs: [{ name: 'G', type: vec ? 'vec4f' : 'f32' }, 'Xa'],
+    outputs: ['Out'],
+    uniforms: {
+      zoff: 'u32',
+      zero: 'u32',
+      rows: 'u32',
+      rowsPerSplit: 'u32',
+      Ho: 'u32',
+      Wo: 'u32',
+      HoWo: 'u32',
+      H: 'u32',
+      W: 'u32',
+      HW: 'u32',
+      nChunks: 'u32',
+      kLo: 'u32',
+      kHi: 'u32',
+    },
+  } as const;
   const wgsl = () => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> G: array<${vec ? 'vec4f' : 'f32'}>;
-@group(0) @binding(1) var<storage, read> Xa: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
-struct P { zoff: u32, zero: u32 }
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let l = wid.y * ${wg}u + lid;
@@ -612,35 +680,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let kh0 = (lc % ${nkb}u) * ${khb}u;
   let o0 = wid.x * ${tm}u;
   let z = wid.z + u.zoff;
-  let r0 = z * ${rowsPerSplit}u;
-  let r1 = min(r0 + ${rowsPerSplit}u, ${rows}u);
+  let r0 = z * u.rowsPerSplit;
+  let r1 = min(r0 + u.rowsPerSplit, u.rows);
   ${acc.join('\n  ')}
   var ds: array<${vec ? `vec4f, ${(tm * R) / 4}` : `f32, ${tm * R}`}>;
   var xs: array<f32, ${slots * J}>;
   for (var row = r0; row < r1; row++) {
-    let n = row / ${Ho}u;
-    let oy = row % ${Ho}u;
-    let gRow = n * ${O * HoWo}u + oy * ${Wo}u;
+    let n = row / u.Ho;
+    let oy = row % u.Ho;
+    let gRow = n * ${O}u * u.HoWo + oy * u.Wo;
     let iy0 = i32(oy * ${sH}u + kh0) - ${pH};
-    for (var k = 0u; k < ${nChunks}u; k++) {
+    for (var k = 0u; k < u.nChunks; k++) {
       let ow0 = k * ${R}u;
       for (var e = 0u; e < ${vec ? (tm * R) / 4 : tm * R}u + u.zero; e++) {
         let o = min(o0 + e / ${vec ? R / 4 : R}u, ${O - 1}u);
         ${
           vec
-            ? `ds[e] = G[(gRow + o * ${HoWo}u + ow0) / 4u + e % ${R / 4}u];`
+            ? `ds[e] = G[(gRow + o * u.HoWo + ow0) / 4u + e % ${R / 4}u];`
             : `let ow = ow0 + e % ${R}u;
-        ds[e] = select(0.0, G[gRow + o * ${HoWo}u + min(ow, ${Wo - 1}u)], ow < ${Wo}u);`
+        ds[e] = select(0.0, G[gRow + o * u.HoWo + min(ow, u.Wo - 1u)], ow < u.Wo);`
         }
       }
       let ix0 = i32(ow0 * ${sW}u) - ${pW};
-      let inside = k >= ${kLo}u && k < ${kHi}u;
+      let inside = k >= u.kLo && k < u.kHi;
       for (var sl = 0u; sl < ${slots}u + u.zero; sl++) {
         let cc = ch0 + sl / ${khb}u;
         let h = kh0 + sl % ${khb}u;
         let iy = iy0 + i32(sl % ${khb}u);
-        let rowOk = u32(iy) < ${H}u && h < ${kH}u && cc < ${C}u;
-        let rb = i32((n * ${C}u + cc) * ${H * W}u) + iy * ${W} + ix0;
+        let rowOk = u32(iy) < u.H && h < ${kH}u && cc < ${C}u;
+        let rb = i32((n * ${C}u + cc) * u.HW) + iy * i32(u.W) + ix0;
         if (inside) {
           // Interior chunk: only the row can be outside the image (out-of-range reads are clamped by WebGPU and masked).
           for (var j = 0u; j < ${J}u + u.zero; j++) {
@@ -648,7 +716,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
           }
         } else {
           for (var j = 0u; j < ${J}u + u.zero; j++) {
-            let ok = rowOk && u32(ix0 + i32(j)) < ${W}u;
+            let ok = rowOk && u32(ix0 + i32(j)) < u.W;
             xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], ok);
           }
         }
@@ -671,15 +739,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
   const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
-  const key = `register|${tm},${R},${khb},${CI},${wg}|${N},${O},${Ho},${Wo},${C},${H},${W},${kH},${kW},${sH},${sW},${pH},${pW},${splits}`;
+  const key = `register|${tm},${R},${khb},${CI},${wg},${vec ? 'vec4' : 'f32'}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW}`;
   for (let zoff = 0; zoff < splits; zoff += perDispatch) {
     runKernel({
       op,
       key,
+      decl,
       wgsl,
       inputs: [g, a],
       outputs: [out],
-      params: new Params().u32(zoff, 0),
+      uniforms: {
+        zoff,
+        zero: 0,
+        rows,
+        rowsPerSplit,
+        Ho,
+        Wo,
+        HoWo,
+        H,
+        W,
+        HW: H * W,
+        nChunks,
+        kLo,
+        kHi,
+      },
       workgroups: [gx, gy, Math.min(perDispatch, splits - zoff)],
     });
   }
@@ -707,39 +790,39 @@ function weightGradTiled(
     N: NN,
     K,
     kSplit: splits,
-    bindings: 3,
+    inputs: ['G', 'Xa'],
+    outputs: ['Out'],
+    uniforms: { HoWo: 'u32', Wo: 'u32', H: 'u32', W: 'u32', HW: 'u32' },
     prelude: /* wgsl */ `
-@group(0) @binding(0) var<storage, read> G: array<f32>;
-@group(0) @binding(1) var<storage, read> Xa: array<f32>;
-@group(0) @binding(2) var<storage, read_write> Out: array<f32>;
 fn loadA(m: u32, k: u32) -> f32 {
-  let n = k / ${HoWo}u;
-  return select(0.0, G[(n * ${O}u + min(m, ${O - 1}u)) * ${HoWo}u + k % ${HoWo}u], m < ${O}u);
+  let n = k / u.HoWo;
+  return select(0.0, G[(n * ${O}u + min(m, ${O - 1}u)) * u.HoWo + k % u.HoWo], m < ${O}u);
 }
 fn loadB(k: u32, j: u32) -> f32 {
-  let n = k / ${HoWo}u;
-  let pix = k % ${HoWo}u;
-  let oy = pix / ${Wo}u;
-  let ox = pix % ${Wo}u;
+  let n = k / u.HoWo;
+  let pix = k % u.HoWo;
+  let oy = pix / u.Wo;
+  let ox = pix % u.Wo;
   let c = j / ${kH * kW}u;
   let kh = (j / ${kW}u) % ${kH}u;
   let kw = j % ${kW}u;
   let iy = i32(oy * ${sH}u + kh) - ${pH};
   let ix = i32(ox * ${sW}u + kw) - ${pW};
-  let ok = j < ${NN}u && u32(iy) < ${H}u && u32(ix) < ${W}u;
-  let idx = select(0u, (n * ${C}u + c) * ${H * W}u + u32(iy) * ${W}u + u32(ix), ok);
+  let ok = j < ${NN}u && u32(iy) < u.H && u32(ix) < u.W;
+  let idx = select(0u, (n * ${C}u + c) * u.HW + u32(iy) * u.W + u32(ix), ok);
   return select(0.0, Xa[idx], ok);
 }
 fn storeC(m: u32, j: u32, z: u32, v: f32) {
   if (m < ${O}u && j < ${NN}u) { Out[z * ${O * NN}u + m * ${NN}u + j] = v; }
 }`,
   };
-  runTiledGemm(
-    gemm,
-    `wgrad|${N},${O},${Ho},${Wo},${C},${H},${W},${kH},${kW},${sH},${sW},${pH},${pW},${splits}`,
-    [g, a],
-    [out],
-  );
+  runTiledGemm(gemm, `wgrad|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW}`, [g, a], [out], {
+    HoWo,
+    Wo,
+    H,
+    W,
+    HW: H * W,
+  });
 }
 
 // ---- public ops ----------------------------------------------------------------

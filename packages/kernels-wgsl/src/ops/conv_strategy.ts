@@ -1,4 +1,4 @@
-import type { Device } from '@cg/tensor-core';
+import { ArgumentError, type Device } from '@cg/tensor-core';
 
 /**
  * How the convolution family and matmul tile their GEMMs, chosen per adapter.
@@ -32,7 +32,7 @@ export function setConvStrategy(strategy: ConvStrategy | 'auto'): void {
 
 function checkStrategy(s: string, where: string): ConvStrategy {
   if (!(CONV_STRATEGIES as readonly string[]).includes(s)) {
-    throw new Error(`${where}: unknown conv strategy "${s}" (expected ${CONV_STRATEGIES.join(' | ')} or auto)`);
+    throw new ArgumentError(`${where}: unknown conv strategy "${s}" (expected ${CONV_STRATEGIES.join(' | ')} or auto)`);
   }
   return s as ConvStrategy;
 }
@@ -62,12 +62,13 @@ export interface RegisterTile {
  * on 3×3 and 4×4 convolutions (loads dominate, spilled sums are cheap);
  * 7-wide kernels prefer TM 8, which also halves their compile time. TM is a
  * multiple of 4 because weights are read as vec4 (a 64→3 head computes one
- * padding channel); TN shrinks to the row length on narrow outputs.
+ * padding channel); TN shrinks on narrow outputs, to a power of two ≤ the
+ * row length (at least 4), so nearby image sizes share the pipeline.
  */
 export function registerTile(outChannels: number, taps: number, rowLength: number): RegisterTile {
   let tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
   // Few channels (a 64→3 head, a 512→1 critic): spend the registers on pixels instead.
-  const tn = Math.min(tm === 4 ? 32 : 16, rowLength);
+  const tn = Math.min(tm === 4 ? 32 : 16, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, rowLength)))));
   if (tn <= 4 && outChannels >= 16) tm = 16;
   return { tm, tn };
 }

@@ -1,5 +1,5 @@
-import { OptionError, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel } from '../runtime.js';
+import { ArgumentError, Tensor } from '@cg/tensor-core';
+import { flatGroupIndex, flatWorkgroups, runKernel } from '../runtime.js';
 import { expectSameShape } from '../shape.js';
 import { binaryMap } from './binary.js';
 
@@ -36,8 +36,8 @@ function pcg(v: number): number {
 }
 
 function checkArgs(p: number, seed: number): void {
-  if (!(p >= 0 && p <= 1)) throw new OptionError(`dropout: probability p must be in [0, 1], got ${p}`);
-  if (!Number.isSafeInteger(seed)) throw new OptionError(`dropout: seed must be a safe integer, got ${seed}`);
+  if (!(p >= 0 && p <= 1)) throw new ArgumentError(`dropout: probability p must be in [0, 1], got ${p}`);
+  if (!Number.isSafeInteger(seed)) throw new ArgumentError(`dropout: seed must be a safe integer, got ${seed}`);
 }
 
 /** The 32-bit key of a seed; all 53 bits of an integer seed matter. */
@@ -62,12 +62,8 @@ export function dropout(x: Tensor, p: number, seed: number): { y: Tensor; mask: 
   runKernel({
     op: 'dropout',
     key: '',
+    decl: { inputs: ['xs'], outputs: ['ys', 'ms'], uniforms: { n: 'u32', key: 'u32', threshold: 'u32', scale: 'f32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, key: u32, threshold: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ms: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
 ${PCG_WGSL}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -84,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x],
     outputs: [y, mask],
-    params: new Params().u32(x.size, seedKey(seed), threshold(p)).f32(keepScale(p)),
+    uniforms: { n: x.size, key: seedKey(seed), threshold: threshold(p), scale: keepScale(p) },
     workgroups: flatWorkgroups(x.size, WG * PER_THREAD),
   });
   return { y, mask };

@@ -1,6 +1,7 @@
 import { fmtShape, ShapeError, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '../runtime.js';
+import { flatGroupIndex, flatWorkgroups, runKernel, sameDevice } from '../runtime.js';
 import { expectSameShape } from '../shape.js';
+import { kahanAdd, workgroupSum } from '../wgsl_reduce.js';
 import { sumAll } from './reduce.js';
 
 /**
@@ -85,11 +86,11 @@ function checkArgs(op: string, x: Tensor, target: Tensor | number): void {
 }
 
 /** Target binding and the WGSL that reads t, for a tensor or a number target. */
-function targetParts(target: Tensor | number, binding: number) {
+function targetParts(target: Tensor | number) {
   const isScalar = typeof target === 'number';
   return {
     key: isScalar ? 'scalar' : 'tensor',
-    decl: isScalar ? '' : `@group(0) @binding(${binding}) var<storage, read> ts: array<f32>;`,
+    bindings: isScalar ? [] : ['ts'],
     read: isScalar ? 'u.t' : 'ts[i]',
     inputs: isScalar ? [] : [target],
     value: isScalar ? target : 0,
@@ -100,23 +101,18 @@ function targetParts(target: Tensor | number, binding: number) {
 export function meanLoss(op: LossOp, x: Tensor, target: Tensor | number): Tensor {
   checkArgs(op, x, target);
   const def: LossDef = LOSS_OPS[op];
-  const tp = targetParts(target, 1);
+  const tp = targetParts(target);
   const n = x.size;
   const groups = Math.ceil(n / (WG * PER_THREAD));
   const single = groups === 1;
   const out = Tensor.empty(x.device, single ? [] : [groups]);
-  const o = tp.inputs.length + 1;
   runKernel({
     op,
     key: tp.key,
+    decl: { inputs: ['xs', ...tp.bindings], outputs: ['ys'], uniforms: { n: 'u32', t: 'f32', scale: 'f32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, t: f32, scale: f32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-${tp.decl}
-@group(0) @binding(${o}) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(${o + 1}) var<uniform> u: P;
 ${HELPERS}
-var<workgroup> partial: array<f32, ${WG}>;
+${workgroupSum(WG)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = ${flatGroupIndex};
@@ -128,23 +124,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (i < u.n) {
       let x = xs[i];
       let t = ${tp.read};
-      let y = (${def.loss}) - c;
-      let acc = s + y;
-      c = (acc - s) - y;
-      s = acc;
+      ${kahanAdd('s', 'c', def.loss)}
     }
   }
-  partial[lid] = s;
-  workgroupBarrier();
-  for (var w = ${WG / 2}u; w > 0u; w = w >> 1u) {
-    if (lid < w) { partial[lid] = partial[lid] + partial[lid + w]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u && g < arrayLength(&ys)) { ys[g] = partial[0] * u.scale; }
+  let total = treeSum(lid, s);
+  if (lid == 0u && g < arrayLength(&ys)) { ys[g] = total * u.scale; }
 }`,
     inputs: [x, ...tp.inputs],
     outputs: [out],
-    params: new Params().u32(n).f32(tp.value, single ? 1 / n : 1),
+    uniforms: { n, t: tp.value, scale: single ? 1 / n : 1 },
     workgroups: flatWorkgroups(groups, 1),
   });
   if (single) return out;
@@ -162,20 +150,14 @@ export function meanLossBackward(op: LossOp, dLoss: Tensor, x: Tensor, target: T
     throw new ShapeError(`${name}: dLoss must hold one element (expected shape [], got ${fmtShape(dLoss.shape)})`);
   }
   const def: LossDef = LOSS_OPS[op];
-  const tp = targetParts(target, 2);
+  const tp = targetParts(target);
   const n = x.size;
   const dx = Tensor.empty(x.device, x.shape);
-  const o = tp.inputs.length + 2;
   runKernel({
     op: name,
     key: tp.key,
+    decl: { inputs: ['dl', 'xs', ...tp.bindings], outputs: ['dxs'], uniforms: { n: 'u32', t: 'f32', scale: 'f32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, t: f32, scale: f32 }
-@group(0) @binding(0) var<storage, read> dl: array<f32>;
-@group(0) @binding(1) var<storage, read> xs: array<f32>;
-${tp.decl}
-@group(0) @binding(${o}) var<storage, read_write> dxs: array<f32>;
-@group(0) @binding(${o + 1}) var<uniform> u: P;
 ${HELPERS}
 @compute @workgroup_size(${BWD_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -192,7 +174,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [dLoss, x, ...tp.inputs],
     outputs: [dx],
-    params: new Params().u32(n).f32(tp.value, 1 / n),
+    uniforms: { n, t: tp.value, scale: 1 / n },
     workgroups: flatWorkgroups(n, BWD_WG * BWD_PER_THREAD),
   });
   return dx;

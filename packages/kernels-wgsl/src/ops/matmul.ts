@@ -1,5 +1,12 @@
 import { fmtShape, ShapeError, Tensor } from '@cg/tensor-core';
-import { MAX_GROUPS_PER_DIM, Params, runKernel, sameDevice } from '../runtime.js';
+import {
+  type BindingDecl,
+  MAX_GROUPS_PER_DIM,
+  runKernel,
+  sameDevice,
+  type UniformDecl,
+  type UniformValues,
+} from '../runtime.js';
 import { expectRank } from '../shape.js';
 import { type ConvStrategy, convStrategy, dispatchBudget, TILED_BK, tiledTile } from './conv_strategy.js';
 
@@ -13,20 +20,28 @@ import { type ConvStrategy, convStrategy, dispatchBudget, TILED_BK, tiledTile } 
 export interface TiledGemm {
   /** Pipeline label. */
   op: string;
+  /** Baked: the tile is chosen from M. */
   M: number;
+  /** Uniforms, like K's slicing: N and K may be run-time sizes. */
   N: number;
   K: number;
   /** K is cut into this many slices along workgroup z (split-K); `storeC` receives the slice index. */
   kSplit: number;
+  /** The storage bindings the helpers read and write. */
+  inputs: readonly BindingDecl[];
+  outputs: readonly BindingDecl[];
+  /** Further uniforms the helpers read (as `u.name`), besides the template's own `off`, `zero`, `K`, `chunk`. */
+  uniforms?: UniformDecl;
   /**
-   * Bindings (0 … bindings-1) and helpers defining
+   * Helpers defining
    * `fn loadA(m: u32, k: u32) -> f32`, `fn loadB(k: u32, n: u32) -> f32`
    * (both return 0 outside [0,M)×[0,K) / [0,K)×[0,N)) and
    * `fn storeC(m: u32, n: u32, z: u32, v: f32)` (ignores m ≥ M, n ≥ N).
    */
   prelude: string;
-  bindings: number;
 }
+
+const GEMM_UNIFORMS = { off: 'u32', zero: 'u32', K: 'u32', chunk: 'u32' } as const;
 
 /** K elements per split slice, a multiple of the K tile. */
 export function tiledKChunk(g: Pick<TiledGemm, 'K' | 'kSplit'>): number {
@@ -40,7 +55,6 @@ export function tiledGemmWgsl(g: TiledGemm): string {
   const rn = bn / wgx;
   const loadsA = (bm * bk) / threads;
   const loadsB = (bn * bk) / threads;
-  const chunk = tiledKChunk(g);
   const acc: string[] = [];
   const fma: string[] = [];
   const keep: string[] = [];
@@ -57,8 +71,6 @@ export function tiledGemmWgsl(g: TiledGemm): string {
   // lavapipe every unrolled load or store site costs ~10–25 ms of compile time.
   return /* wgsl */ `
 ${g.prelude}
-struct P { off: u32, zero: u32 }
-@group(0) @binding(${g.bindings}) var<uniform> u: P;
 // [k][m] and [k][n] tiles, read back as vec4 so each invocation fetches its 4 rows / 4 columns at once.
 var<workgroup> As: array<vec4f, ${(bk * bm) / 4}>;
 var<workgroup> Bs: array<vec4f, ${(bk * bn) / 4}>;
@@ -67,8 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3
   let z = wid.z;
   let tileN = (wid.x + u.off) * ${bn}u;
   let tileM = wid.y * ${bm}u;
-  let kBegin = z * ${chunk}u;
-  let kEnd = min(${g.K}u, kBegin + ${chunk}u);
+  let kBegin = z * u.chunk;
+  let kEnd = min(u.K, kBegin + u.chunk);
   let m0 = tileM + l.y * ${rm}u;
   let n0 = tileN + l.x * ${rn}u;
   ${acc.join('\n  ')}
@@ -104,8 +116,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) l: vec3
 }`;
 }
 
-/** Dispatches a tiled GEMM, cut along N into several dispatches when one would run too long. */
-export function runTiledGemm(g: TiledGemm, key: string, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
+/**
+ * Dispatches a tiled GEMM, cut along N into several dispatches when one would run too long.
+ * `key` names everything the prelude bakes; `uniforms` are the values of `g.uniforms`.
+ */
+export function runTiledGemm(
+  g: TiledGemm,
+  key: string,
+  inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+  uniforms: Readonly<Record<string, number>> = {},
+): void {
   const { bm, bn } = tiledTile(g.M);
   const gx = Math.ceil(g.N / bn);
   const gy = Math.ceil(g.M / bm);
@@ -115,14 +136,17 @@ export function runTiledGemm(g: TiledGemm, key: string, inputs: readonly Tensor[
   if (gy > MAX_GROUPS_PER_DIM || g.kSplit > MAX_GROUPS_PER_DIM) {
     throw new ShapeError(`${g.op}: GEMM of ${g.M}×${g.N}×${g.K} is too large for one dispatch grid`);
   }
+  const decl = { inputs: g.inputs, outputs: g.outputs, uniforms: { ...GEMM_UNIFORMS, ...g.uniforms } };
+  const chunk = tiledKChunk(g);
   for (let off = 0; off < gx; off += perDispatch) {
     runKernel({
       op: g.op,
       key: `tiled|${key}`,
+      decl: decl as { inputs: readonly BindingDecl[]; outputs: readonly BindingDecl[]; uniforms: UniformDecl },
       wgsl: () => tiledGemmWgsl(g),
       inputs,
       outputs,
-      params: new Params().u32(off, 0),
+      uniforms: { ...uniforms, off, zero: 0, K: g.K, chunk } as UniformValues<UniformDecl>,
       workgroups: [Math.min(perDispatch, gx - off), gy, g.kSplit],
     });
   }
@@ -201,12 +225,15 @@ function matmulRegister(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K
     runKernel({
       op: 'matmul',
       key: `register|${tm},${tn},${wg}|${M}|${N}|${K}`,
+      decl: {
+        inputs: [
+          { name: 'A', type: 'vec4f' },
+          { name: 'B', type: 'vec4f' },
+        ],
+        outputs: [{ name: 'C', type: 'vec4f' }],
+        uniforms: { off: 'u32', zero: 'u32' },
+      },
       wgsl: () => /* wgsl */ `
-@group(0) @binding(0) var<storage, read> A: array<vec4f>;
-@group(0) @binding(1) var<storage, read> B: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> C: array<vec4f>;
-struct P { off: u32, zero: u32 }
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let m0 = wid.x * ${tm}u;
@@ -234,7 +261,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`,
       inputs: [a, b],
       outputs: [c],
-      params: new Params().u32(off, 0),
+      uniforms: { off, zero: 0 },
       workgroups: [gx, Math.min(perDispatch, gy - off), 1],
     });
   }
@@ -247,11 +274,9 @@ function matmulTiled(a: Tensor, b: Tensor, c: Tensor, M: number, N: number, K: n
     N,
     K,
     kSplit: 1,
-    bindings: 3,
+    inputs: ['A', 'B'],
+    outputs: ['C'],
     prelude: /* wgsl */ `
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
 fn loadA(m: u32, k: u32) -> f32 { return select(0.0, A[min(m, ${M - 1}u) * ${K}u + k], m < ${M}u); }
 fn loadB(k: u32, n: u32) -> f32 { return select(0.0, B[k * ${N}u + min(n, ${N - 1}u)], n < ${N}u); }
 fn storeC(m: u32, n: u32, z: u32, v: f32) { if (m < ${M}u && n < ${N}u) { C[m * ${N}u + n] = v; } }`,

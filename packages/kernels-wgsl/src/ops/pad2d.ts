@@ -1,6 +1,6 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { Params, runKernel } from '../runtime.js';
-import { rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
+import { kernelDecl, runKernel } from '../runtime.js';
+import { ROW_PLANES_UNIFORMS, rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
 
 /**
  * Spatial padding of NCHW tensors: reflect, replicate and zero, forward and
@@ -82,12 +82,21 @@ export function padded2dShape(xShape: Shape, pads: Pads): number[] {
   return [N, C, H + pads[2] + pads[3], W + pads[0] + pads[1]];
 }
 
-const header = /* wgsl */ `
-struct P { H: i32, W: i32, HO: i32, WO: i32, top: i32, left: i32, bottom: i32, right: i32,
-  rows: i32, cols: i32, rowsPerGroup: i32, planes: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;`;
+const DECL = kernelDecl({
+  inputs: ['src'],
+  outputs: ['dst'],
+  uniforms: {
+    H: 'i32',
+    W: 'i32',
+    HO: 'i32',
+    WO: 'i32',
+    top: 'i32',
+    left: 'i32',
+    bottom: 'i32',
+    right: 'i32',
+    ...ROW_PLANES_UNIFORMS,
+  },
+});
 
 // Source index along one axis of the input for output coordinate i - pad.
 const MAP: Record<PadMode, string> = {
@@ -98,8 +107,7 @@ const MAP: Record<PadMode, string> = {
 };
 
 function forwardWgsl(mode: PadMode): string {
-  return `${header}
-${MAP[mode]}
+  return `${MAP[mode]}
 ${rowPlanesMain(
   `let ih = srcIndex(r - u.top, u.H);
     let srcRow = (p * u.H + ih) * u.W;
@@ -165,8 +173,7 @@ function backwardWgsl(mode: PadMode): string {
       let inside = oh >= 0 && oh < u.HO && ow >= 0 && ow < u.WO;
       dst[dxRow + c] = select(0.0, src[max(dyPlane + oh * u.WO + ow, 0)], inside);`;
   }
-  return `${header}
-${rowPlanesMain(row, col)}`;
+  return rowPlanesMain(row, col);
 }
 
 /** The kernels index with i32. */
@@ -181,12 +188,24 @@ function launch(op: string, wgsl: () => string, g: Geometry, src: Tensor, dst: T
   runKernel({
     op,
     key: '',
+    decl: DECL,
     wgsl,
     inputs: [src],
     outputs: [dst],
-    params: new Params()
-      .i32(g.H, g.W, g.HO, g.WO, g.top, g.left, g.bottom, g.right, rows, cols, rowsPerGroup)
-      .u32(g.planes),
+    uniforms: {
+      H: g.H,
+      W: g.W,
+      HO: g.HO,
+      WO: g.WO,
+      top: g.top,
+      left: g.left,
+      bottom: g.bottom,
+      right: g.right,
+      rows,
+      cols,
+      rowsPerGroup,
+      planes: g.planes,
+    },
     workgroups,
   });
 }

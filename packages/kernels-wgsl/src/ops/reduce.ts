@@ -1,6 +1,7 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel } from '../runtime.js';
+import { flatGroupIndex, flatWorkgroups, runKernel } from '../runtime.js';
 import { padTo, sizeOf, stridesOf } from '../shape.js';
+import { kahanAdd, workgroupSum } from '../wgsl_reduce.js';
 
 /**
  * Sum and mean over all elements or over chosen axes. Accuracy: every
@@ -13,18 +14,6 @@ const WG = 256;
 const PER_THREAD = 8;
 const MAX_RANK = 8;
 
-const kahanTree = (wg: number) => /* wgsl */ `
-var<workgroup> partial: array<f32, ${wg}>;
-fn treeSum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
-    workgroupBarrier();
-  }
-  return partial[0];
-}`;
-
 /** Sum of all elements times `scale`, as a one-element tensor of shape []. */
 export function sumAll(x: Tensor, scale = 1): Tensor {
   let current = x;
@@ -36,12 +25,9 @@ export function sumAll(x: Tensor, scale = 1): Tensor {
     runKernel({
       op: 'sumAll',
       key: '',
+      decl: { inputs: ['xs'], outputs: ['ys'], uniforms: { n: 'u32', scale: 'f32' } },
       wgsl: () => /* wgsl */ `
-struct P { n: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
-${kahanTree(WG)}
+${workgroupSum(WG)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = ${flatGroupIndex};
@@ -50,19 +36,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var c = 0.0;
   for (var k = 0u; k < ${PER_THREAD}u; k++) {
     let i = base + k * ${WG}u;
-    if (i < u.n) {
-      let y = xs[i] - c;
-      let t = s + y;
-      c = (t - s) - y;
-      s = t;
-    }
+    if (i < u.n) { ${kahanAdd('s', 'c', 'xs[i]')} }
   }
   let total = treeSum(lid, s);
   if (lid == 0u && g < arrayLength(&ys)) { ys[g] = total * u.scale; }
 }`,
       inputs: [current],
       outputs: [out],
-      params: new Params().u32(n).f32(last ? scale : 1),
+      uniforms: { n, scale: last ? scale : 1 },
       workgroups: flatWorkgroups(groups, 1),
     });
     if (current !== x) current.dispose();
@@ -119,13 +100,23 @@ export function sum(x: Tensor, axes?: readonly number[], keepDims = false, scale
   runKernel({
     op: 'sum',
     key: small ? 'thread' : 'group',
+    decl: {
+      inputs: ['xs'],
+      outputs: ['ys'],
+      uniforms: {
+        nOut: 'u32',
+        nRed: 'u32',
+        keptRank: 'u32',
+        redRank: 'u32',
+        scale: 'f32',
+        keptShape: 'u32[8]',
+        keptStride: 'u32[8]',
+        redShape: 'u32[8]',
+        redStride: 'u32[8]',
+      },
+    },
     wgsl: () => /* wgsl */ `
-struct P { nOut: u32, nRed: u32, keptRank: u32, redRank: u32, scale: f32, _a: u32, _b: u32, _c: u32,
-  keptShape: array<vec4u, 2>, keptStride: array<vec4u, 2>, redShape: array<vec4u, 2>, redStride: array<vec4u, 2> }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
-${small ? '' : kahanTree(wg)}
+${small ? '' : workgroupSum(wg)}
 fn baseOffset(o: u32) -> u32 {
   var rest = o;
   var off = 0u;
@@ -161,48 +152,38 @@ ${
   let base = baseOffset(o);
   var s = 0.0;
   var c = 0.0;
-  for (var r = lid; r < u.nRed; r += ${wg}u) {
-    let y = xs[base + redOffset(r)] - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
-  }
+  for (var r = lid; r < u.nRed; r += ${wg}u) { ${kahanAdd('s', 'c', 'xs[base + redOffset(r)]')} }
   let total = treeSum(lid, s);
   if (lid == 0u) { ys[o] = total * u.scale; }`
 }
 }`,
     inputs: [x],
     outputs: [out],
-    params: new Params()
-      .u32(nOut, nRed, kept.length, ax.length)
-      .f32(scale)
-      .u32(0, 0, 0)
-      .u32(
-        ...padTo(
-          kept.map((i) => x.shape[i]),
-          MAX_RANK,
-          1,
-        ),
-      )
-      .u32(
-        ...padTo(
-          kept.map((i) => strides[i]),
-          MAX_RANK,
-        ),
-      )
-      .u32(
-        ...padTo(
-          ax.map((i) => x.shape[i]),
-          MAX_RANK,
-          1,
-        ),
-      )
-      .u32(
-        ...padTo(
-          ax.map((i) => strides[i]),
-          MAX_RANK,
-        ),
+    uniforms: {
+      nOut,
+      nRed,
+      keptRank: kept.length,
+      redRank: ax.length,
+      scale,
+      keptShape: padTo(
+        kept.map((i) => x.shape[i]),
+        MAX_RANK,
+        1,
       ),
+      keptStride: padTo(
+        kept.map((i) => strides[i]),
+        MAX_RANK,
+      ),
+      redShape: padTo(
+        ax.map((i) => x.shape[i]),
+        MAX_RANK,
+        1,
+      ),
+      redStride: padTo(
+        ax.map((i) => strides[i]),
+        MAX_RANK,
+      ),
+    },
     workgroups: small ? flatWorkgroups(nOut, wg) : flatWorkgroups(nOut, 1),
   });
   return out;

@@ -7,10 +7,12 @@ import { MAX_GROUPS_PER_DIM } from '../runtime.js';
  * divide is scalarised lane by lane on a CPU adapter), and the per-row part
  * of the index arithmetic is uniform across the workgroup.
  *
- * The kernel's uniform struct `u` must have `rows: i32, cols: i32,
- * rowsPerGroup: i32, planes: u32`.
+ * The kernel's uniforms must include ROW_PLANES_UNIFORMS.
  */
 const WG = 64;
+
+/** The uniforms `rowPlanesMain` reads; spread them into the kernel's declaration. */
+export const ROW_PLANES_UNIFORMS = { rows: 'i32', cols: 'i32', rowsPerGroup: 'i32', planes: 'u32' } as const;
 /** About this many elements per workgroup: whole rows, at least one. */
 const ELEMENTS_PER_GROUP = 1024;
 

@@ -1,5 +1,5 @@
 import { Tensor } from '@cg/tensor-core';
-import { flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '../runtime.js';
+import { flatGroupIndex, flatWorkgroups, runKernel, sameDevice } from '../runtime.js';
 import { defaultParam, UNARY_OPS, UNARY_WGSL_LIB, type UnaryOp, type UnaryRecord } from './elementwise_records.js';
 
 /** Forward kernels and references of the elementwise ops declared in elementwise_records.ts. */
@@ -37,16 +37,12 @@ export function elementwiseInto(
   for (const t of ts) {
     if (t.size !== y.size) throw new Error(`${op}: inputs have ${t.size} elements, the output ${y.size}`);
   }
-  const n = names.length;
   runKernel({
     op,
     key: `${names.join(',')}|${expr}`,
+    decl: { inputs: names.map((v) => `in_${v}`), outputs: ['dst'], uniforms: { n: 'u32', p: 'f32' } },
     wgsl: () => /* wgsl */ `
 ${UNARY_WGSL_LIB}
-struct P { n: u32, p: f32 }
-${names.map((v, k) => `@group(0) @binding(${k}) var<storage, read> in_${v}: array<f32>;`).join('\n')}
-@group(0) @binding(${n}) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(${n + 1}) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = ((${flatGroupIndex}) * ${WG}u + lid) * ${PER_THREAD}u;
@@ -61,7 +57,7 @@ ${names.map((v) => `      let ${v} = in_${v}[i];`).join('\n')}
 }`,
     inputs: ts,
     outputs: [y],
-    params: new Params().u32(y.size).f32(p),
+    uniforms: { n: y.size, p },
     workgroups: flatWorkgroups(y.size, WG * PER_THREAD),
   });
 }

@@ -1,6 +1,6 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { Params, runKernel } from '../runtime.js';
-import { rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
+import { kernelDecl, runKernel } from '../runtime.js';
+import { ROW_PLANES_UNIFORMS, rowPlanesDispatch, rowPlanesMain } from './row_planes.js';
 
 /**
  * Integer-factor spatial upsampling of NCHW tensors, nearest and bilinear
@@ -44,11 +44,13 @@ export function upsampled2dShape(xShape: Shape, scale: number): number[] {
   return [N, C, H * scale, W * scale];
 }
 
+const DECL = kernelDecl({
+  inputs: ['src'],
+  outputs: ['dst'],
+  uniforms: { H: 'i32', W: 'i32', S: 'i32', HO: 'i32', WO: 'i32', ...ROW_PLANES_UNIFORMS },
+});
+
 const header = /* wgsl */ `
-struct P { H: i32, W: i32, S: i32, HO: i32, WO: i32, rows: i32, cols: i32, rowsPerGroup: i32, planes: u32 }
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
 struct Tap { i0: i32, i1: i32, l1: f32 }
 // PyTorch's area_pixel_compute_source_index (align_corners=False), clamped at 0.
 fn tap(o: i32, n: i32) -> Tap {
@@ -141,10 +143,11 @@ function launch(
   runKernel({
     op,
     key,
+    decl: DECL,
     wgsl,
     inputs: [src],
     outputs: [dst],
-    params: new Params().i32(g.H, g.W, g.S, g.H * g.S, g.W * g.S, rows, cols, rowsPerGroup).u32(g.planes),
+    uniforms: { H: g.H, W: g.W, S: g.S, HO: g.H * g.S, WO: g.W * g.S, rows, cols, rowsPerGroup, planes: g.planes },
     workgroups,
   });
 }

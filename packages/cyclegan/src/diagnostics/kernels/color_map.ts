@@ -1,4 +1,4 @@
-import { flatGroupIndex, flatWorkgroups, Params, runKernel } from '@cg/kernels-wgsl';
+import { flatGroupIndex, flatWorkgroups, runKernel } from '@cg/kernels-wgsl';
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import { expectImages, WG } from './common.js';
 
@@ -53,11 +53,8 @@ export function colorMap(x: Tensor, { lo = 0, hi = 1, map = 'inferno' }: ColorMa
   runKernel({
     op,
     key: map,
+    decl: { inputs: ['xs'], outputs: ['out'], uniforms: { n: 'u32', hw: 'u32', lo: 'f32', inv: 'f32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, hw: u32, lo: f32, inv: f32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -73,7 +70,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x],
     outputs: [out],
-    params: new Params().u32(n, H * W).f32(lo, 1 / (hi - lo)),
+    uniforms: { n, hw: H * W, lo, inv: 1 / (hi - lo) },
     workgroups: flatWorkgroups(n, WG),
   });
   return out;

@@ -13,18 +13,3 @@ export function expectImages(op: string, name: string, x: Tensor): [number, numb
   }
   return x.shape as unknown as [number, number, number, number];
 }
-
-/** Per-thread Kahan sum then a workgroup tree; `treeSum` returns the workgroup's total in every thread. */
-export const TREE = /* wgsl */ `
-var<workgroup> partial: array<f32, ${RED_WG}>;
-fn treeSum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = ${RED_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}`;

@@ -1,6 +1,14 @@
-import { expectSameShape, flatGroupIndex, flatWorkgroups, Params, runKernel, sameDevice } from '@cg/kernels-wgsl';
+import {
+  expectSameShape,
+  flatGroupIndex,
+  flatWorkgroups,
+  kahanAdd,
+  runKernel,
+  sameDevice,
+  workgroupSum,
+} from '@cg/kernels-wgsl';
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
-import { expectImages, RED_WG, TREE, WG } from './common.js';
+import { expectImages, RED_WG, WG } from './common.js';
 
 // ---- pairwise distances ------------------------------------------------------------------------------------
 
@@ -45,13 +53,13 @@ export function pairwiseDistance(x: Tensor, y?: Tensor, metric: DistanceMetric =
   runKernel({
     op,
     key: `${self ? 'self' : 'cross'}|${metric}`,
+    decl: {
+      inputs: self ? ['xs'] : ['xs', 'ys'],
+      outputs: ['out'],
+      uniforms: { pairs: 'u32', n: 'u32', m: 'u32', d: 'u32' },
+    },
     wgsl: () => /* wgsl */ `
-struct P { pairs: u32, n: u32, m: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-${self ? '' : '@group(0) @binding(1) var<storage, read> ys: array<f32>;'}
-@group(0) @binding(${self ? 1 : 2}) var<storage, read_write> out: array<f32>;
-@group(0) @binding(${self ? 2 : 3}) var<uniform> u: P;
-${TREE}
+${workgroupSum(RED_WG)}
 @compute @workgroup_size(${RED_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = ${flatGroupIndex};
@@ -73,10 +81,7 @@ ${
   var c = 0.0;
   for (var k = lid; k < u.d; k += ${RED_WG}u) {
     let d = xs[a + k] - ${self ? 'xs' : 'ys'}[b + k];
-    let y = ${diff} - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
+    ${kahanAdd('s', 'c', diff)}
   }
   let total = treeSum(lid, s);
   if (valid && lid == 0u) {
@@ -87,7 +92,7 @@ ${self ? '    out[j * u.m + i] = v;' : ''}
 }`,
     inputs: self ? [x] : [x, y],
     outputs: [out],
-    params: new Params().u32(pairs, N, M, D),
+    uniforms: { pairs, n: N, m: M, d: D },
     workgroups: flatWorkgroups(pairs, 1),
   });
   return out;
@@ -127,13 +132,9 @@ export function meanAbsDiff(a: Tensor, b: Tensor): Tensor {
   runKernel({
     op,
     key: '',
+    decl: { inputs: ['xa', 'xb'], outputs: ['out'], uniforms: { n: 'u32', d: 'u32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, d: u32 }
-@group(0) @binding(0) var<storage, read> xa: array<f32>;
-@group(0) @binding(1) var<storage, read> xb: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
-${TREE}
+${workgroupSum(RED_WG)}
 @compute @workgroup_size(${RED_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = ${flatGroupIndex};
@@ -141,18 +142,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let base = select(0u, g, valid) * u.d;
   var s = 0.0;
   var c = 0.0;
-  for (var k = lid; k < u.d; k += ${RED_WG}u) {
-    let y = abs(xa[base + k] - xb[base + k]) - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
-  }
+  for (var k = lid; k < u.d; k += ${RED_WG}u) { ${kahanAdd('s', 'c', 'abs(xa[base + k] - xb[base + k])')} }
   let total = treeSum(lid, s);
   if (valid && lid == 0u) { out[g] = total / f32(u.d); }
 }`,
     inputs: [a, b],
     outputs: [out],
-    params: new Params().u32(N, D),
+    uniforms: { n: N, d: D },
     workgroups: flatWorkgroups(N, 1),
   });
   return out;
@@ -180,12 +176,8 @@ export function absDiffMap(a: Tensor, b: Tensor): Tensor {
   runKernel({
     op,
     key: '',
+    decl: { inputs: ['xa', 'xb'], outputs: ['out'], uniforms: { n: 'u32', hw: 'u32', c: 'u32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, hw: u32, c: u32 }
-@group(0) @binding(0) var<storage, read> xa: array<f32>;
-@group(0) @binding(1) var<storage, read> xb: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -197,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [a, b],
     outputs: [out],
-    params: new Params().u32(n, H * W, C),
+    uniforms: { n, hw: H * W, c: C },
     workgroups: flatWorkgroups(n, WG),
   });
   return out;

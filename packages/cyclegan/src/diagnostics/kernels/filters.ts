@@ -1,4 +1,4 @@
-import { flatGroupIndex, flatWorkgroups, Params, runKernel } from '@cg/kernels-wgsl';
+import { flatGroupIndex, flatWorkgroups, runKernel } from '@cg/kernels-wgsl';
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import { expectImages, WG } from './common.js';
 
@@ -24,11 +24,8 @@ export function luminance(x: Tensor, { scale = 1, shift = 0 }: LuminanceOptions 
   runKernel({
     op: 'luminance',
     key: '',
+    decl: { inputs: ['xs'], outputs: ['ys'], uniforms: { n: 'u32', hw: 'u32', c: 'u32', scale: 'f32', shift: 'f32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, hw: u32, c: u32, scale: f32, shift: f32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = ((${flatGroupIndex}) * ${WG}u + lid) * ${PER_THREAD}u;
@@ -47,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x],
     outputs: [y],
-    params: new Params().u32(n, H * W, C).f32(scale, shift),
+    uniforms: { n, hw: H * W, c: C, scale, shift },
     workgroups: flatWorkgroups(n, WG * PER_THREAD),
   });
   return y;
@@ -84,11 +81,8 @@ function filter3x3(kind: Filter3x3, x: Tensor): Tensor {
   runKernel({
     op: kind,
     key: '',
+    decl: { inputs: ['xs'], outputs: ['ys'], uniforms: { n: 'u32', h: 'u32', w: 'u32' } },
     wgsl: () => /* wgsl */ `
-struct P { n: u32, h: u32, w: u32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -113,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x],
     outputs: [y],
-    params: new Params().u32(n, H, W),
+    uniforms: { n, h: H, w: W },
     workgroups: flatWorkgroups(n, WG),
   });
   return y;

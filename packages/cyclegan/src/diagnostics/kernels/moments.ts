@@ -1,6 +1,6 @@
-import { flatGroupIndex, flatWorkgroups, Params, runKernel } from '@cg/kernels-wgsl';
+import { flatGroupIndex, flatWorkgroups, kahanAdd, runKernel, workgroupSum } from '@cg/kernels-wgsl';
 import { type Shape, Tensor } from '@cg/tensor-core';
-import { expectImages, RED_WG, TREE } from './common.js';
+import { expectImages, RED_WG } from './common.js';
 
 /**
  * Mean and population variance of every H×W plane of x [N, C, H, W], each as [N, C]. One workgroup per plane
@@ -14,13 +14,9 @@ export function planeMoments(x: Tensor): { mean: Tensor; variance: Tensor } {
   runKernel({
     op: 'planeMoments',
     key: '',
+    decl: { inputs: ['xs'], outputs: ['means', 'vars'], uniforms: { planes: 'u32', hw: 'u32' } },
     wgsl: () => /* wgsl */ `
-struct P { planes: u32, hw: u32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> means: array<f32>;
-@group(0) @binding(2) var<storage, read_write> vars: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;
-${TREE}
+${workgroupSum(RED_WG)}
 @compute @workgroup_size(${RED_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = ${flatGroupIndex};
@@ -29,21 +25,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let base = select(0u, g, valid) * u.hw;
   var s = 0.0;
   var c = 0.0;
-  for (var i = lid; i < u.hw; i += ${RED_WG}u) {
-    let y = xs[base + i] - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
-  }
+  for (var i = lid; i < u.hw; i += ${RED_WG}u) { ${kahanAdd('s', 'c', 'xs[base + i]')} }
   let mu = treeSum(lid, s) / f32(u.hw);
   s = 0.0;
   c = 0.0;
   for (var i = lid; i < u.hw; i += ${RED_WG}u) {
     let d = xs[base + i] - mu;
-    let y = d * d - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
+    ${kahanAdd('s', 'c', 'd * d')}
   }
   let sigma2 = treeSum(lid, s) / f32(u.hw);
   if (valid && lid == 0u) {
@@ -53,7 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x],
     outputs: [m, v],
-    params: new Params().u32(planes, H * W),
+    uniforms: { planes, hw: H * W },
     workgroups: flatWorkgroups(planes, 1),
   });
   return { mean: m, variance: v };

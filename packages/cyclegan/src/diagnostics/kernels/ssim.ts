@@ -1,4 +1,4 @@
-import { expectSameShape, flatGroupIndex, flatWorkgroups, mean, Params, runKernel, sameDevice } from '@cg/kernels-wgsl';
+import { expectSameShape, flatGroupIndex, flatWorkgroups, mean, runKernel, sameDevice } from '@cg/kernels-wgsl';
 import { type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import { expectImages, WG } from './common.js';
 
@@ -36,21 +36,18 @@ export function ssimMap(x: Tensor, y: Tensor, { dataRange = 1, k1 = 0.01, k2 = 0
   const taps = ssimWindow()
     .map((v) => v.toPrecision(9))
     .join(', ');
-  const header = (bindings: string) => /* wgsl */ `
-struct P { n: u32, h: u32, w: u32, c1: f32, c2: f32 }
-${bindings}
+  const header = /* wgsl */ `
 const R = ${SSIM_RADIUS};
 const TAPS = array<f32, ${2 * SSIM_RADIUS + 1}>(${taps});`;
   const scratch = Tensor.empty(x.device, [planes, 5, H, W]);
-  const params = new Params().u32(n, H, W).f32((k1 * dataRange) ** 2, (k2 * dataRange) ** 2);
+  const uniformDecl = { n: 'u32', h: 'u32', w: 'u32', c1: 'f32', c2: 'f32' } as const;
+  const uniforms = { n, h: H, w: W, c1: (k1 * dataRange) ** 2, c2: (k2 * dataRange) ** 2 };
   runKernel({
     op: 'ssimRows',
     key: '',
+    decl: { inputs: ['xs', 'ys'], outputs: ['st'], uniforms: uniformDecl },
     wgsl: () => /* wgsl */ `
-${header(`@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read> ys: array<f32>;
-@group(0) @binding(2) var<storage, read_write> st: array<f32>;
-@group(0) @binding(3) var<uniform> u: P;`)}
+${header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -79,17 +76,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [x, y],
     outputs: [scratch],
-    params,
+    uniforms,
     workgroups: flatWorkgroups(n, WG),
   });
   const out = Tensor.empty(x.device, x.shape);
   runKernel({
     op: 'ssimCols',
     key: '',
+    decl: { inputs: ['st'], outputs: ['out'], uniforms: uniformDecl },
     wgsl: () => /* wgsl */ `
-${header(`@group(0) @binding(0) var<storage, read> st: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> u: P;`)}
+${header}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (${flatGroupIndex}) * ${WG}u + lid;
@@ -116,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }`,
     inputs: [scratch],
     outputs: [out],
-    params,
+    uniforms,
     workgroups: flatWorkgroups(n, WG),
   });
   scratch.dispose();
