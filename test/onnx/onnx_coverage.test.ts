@@ -1,7 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nn } from '@cg/autograd';
+import type { nn } from '@cg/autograd';
 import {
   buildGenerator,
   defineD,
@@ -13,9 +12,9 @@ import {
   type StateDict,
   specFromNetG,
 } from '@cg/cyclegan';
-import { type Device, Rng } from '@cg/tensor-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDevice } from '../helpers/device.js';
+import { Rng } from '@cg/tensor-core';
+import { describe, expect, it } from 'vitest';
+import { useNnDevice, writeArtifactAfterAll } from '../helpers/suite.js';
 import { buildOurs, hostStateDict, maxAbs, maxAbsDiff, ortSession, randomInput, runOrt, runOurs } from './helpers.js';
 
 /**
@@ -33,15 +32,8 @@ const ARTIFACT = resolve(here, '../../test-artifacts/onnx-coverage.json');
 const TOL = 1e-4;
 const measured: Record<string, { ortVsOurs: number; outMaxAbs: number }> = {};
 
-let device: Device;
-beforeAll(async () => {
-  device = await testDevice();
-  nn.setDefaultDevice(device);
-});
-afterAll(() => {
-  mkdirSync(dirname(ARTIFACT), { recursive: true });
-  writeFileSync(ARTIFACT, `${JSON.stringify({ tolerance: TOL, measured }, null, 1)}\n`);
-});
+const getDevice = useNnDevice();
+writeArtifactAfterAll(ARTIFACT, () => ({ tolerance: TOL, measured }));
 
 /** Random biases and running statistics on top of init_weights. */
 function perturb(sd: StateDict, seed: number): StateDict {
@@ -72,7 +64,7 @@ async function check(
   modes: OnnxMode[],
   options: Parameters<typeof exportOnnx>[1] = {},
 ): Promise<void> {
-  const ours = buildOurs(device, sd, options);
+  const ours = buildOurs(getDevice(), sd, options);
   try {
     for (const mode of modes) {
       const session = await ortSession(exportOnnx(sd, { ...options, mode }));
@@ -106,7 +98,7 @@ describe('generators', () => {
   ];
   it.each(cases)('$netG ngf $ngf norm $norm dropout $use_dropout', async (c) => {
     const spec: GeneratorSpec = specFromNetG({ input_nc: 3, output_nc: 3, ...c });
-    const sd = await weightsOf(buildGenerator(spec, { device, rng: new Rng(1) }), 5);
+    const sd = await weightsOf(buildGenerator(spec, { device: getDevice(), rng: new Rng(1) }), 5);
     const sizes =
       spec.kind === 'resnet'
         ? [
@@ -143,7 +135,10 @@ describe('discriminators', () => {
     ...NORMS.map((norm) => ({ netD: 'pixel' as const, n_layers_D: 3, norm })),
   ];
   it.each(cases)('$netD n_layers $n_layers_D norm $norm (inferred from the keys)', async (c) => {
-    const D = defineD({ input_nc: 3, ndf: 2, ...c, init_type: 'normal', init_gain: 0.02 }, { device, rng: new Rng(2) });
+    const D = defineD(
+      { input_nc: 3, ndf: 2, ...c, init_type: 'normal', init_gain: 0.02 },
+      { device: getDevice(), rng: new Rng(2) },
+    );
     const sd = await weightsOf(D, 7);
     await check(
       `${c.netD}${c.netD === 'n_layers' ? c.n_layers_D : ''}/${c.norm}`,

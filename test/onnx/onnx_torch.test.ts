@@ -1,12 +1,10 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nn } from '@cg/autograd';
 import { dropStaleInstanceNormKeys, exportOnnx, type OnnxMode, readCheckpoint } from '@cg/cyclegan';
 import { decodeImage } from '@cg/cyclegan/node';
-import type { Device } from '@cg/tensor-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDevice } from '../helpers/device.js';
+import { describe, expect, it } from 'vitest';
+import { useNnDevice, writeArtifactAfterAll } from '../helpers/suite.js';
 import { buildOurs, maxAbs, maxAbsDiff, ortSession, runOrt, runOurs } from './helpers.js';
 
 /**
@@ -45,15 +43,8 @@ const parity = JSON.parse(read('parity/manifest.json').toString()) as { cases: P
 const extra = JSON.parse(read('onnx/manifest.json').toString()) as { cases: OnnxCase[] };
 
 const measured: Record<string, { vsTorch: number; oursVsTorch: number; ortVsOurs: number; outMaxAbs: number }> = {};
-let device: Device;
-beforeAll(async () => {
-  device = await testDevice();
-  nn.setDefaultDevice(device);
-});
-afterAll(() => {
-  mkdirSync(dirname(ARTIFACT), { recursive: true });
-  writeFileSync(ARTIFACT, `${JSON.stringify({ tolerance: TOL, measured }, null, 1)}\n`);
-});
+const getDevice = useNnDevice();
+writeArtifactAfterAll(ARTIFACT, () => ({ tolerance: TOL, measured }));
 
 /** ToTensor + Normalize(0.5, 0.5), then the reflect padding translate applies ([left, right, top, bottom]). */
 function imageInput(name: string, pad: ParityCase['runs'][number]['pad']): { x: Float32Array; dims: number[] } {
@@ -107,7 +98,7 @@ async function compare(
   const sd = readCheckpoint(sdBytes, file);
   const clean = dropStaleInstanceNormKeys(sd);
   const sessions = new Map<OnnxMode, Awaited<ReturnType<typeof ortSession>>>();
-  const ours = buildOurs(device, sd, options);
+  const ours = buildOurs(getDevice(), sd, options);
   try {
     for (const run of runs) {
       if (!sessions.has(run.mode))

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nn } from '@cg/autograd';
+import type { nn } from '@cg/autograd';
 import {
   CheckpointError,
   defineD,
@@ -17,9 +17,9 @@ import {
   translateToFloat,
 } from '@cg/cyclegan';
 import { decodeImage, loadGeneratorFile, readCheckpointFile } from '@cg/cyclegan/node';
-import { type Device, Rng } from '@cg/tensor-core';
+import { Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDevice } from '../helpers/device.js';
+import { useNnDevice, writeArtifactAfterAll } from '../helpers/suite.js';
 
 /**
  * Official-generator parity: test/fixtures/make_generator_parity.py builds the
@@ -67,16 +67,8 @@ const f32 = (name: string) => {
 const FLOAT_TOL = 1e-4;
 const measured: Record<string, { maxAbs: number; pngMaxDiff: number; pngValuesDiffering: number; values: number }> = {};
 
-let device: Device;
-beforeAll(async () => {
-  device = await testDevice();
-  nn.setDefaultDevice(device);
-});
-
-afterAll(() => {
-  mkdirSync(dirname(ARTIFACT), { recursive: true });
-  writeFileSync(ARTIFACT, `${JSON.stringify({ torch: manifest.torch, tolerance: FLOAT_TOL, measured }, null, 1)}\n`);
-});
+const getDevice = useNnDevice();
+writeArtifactAfterAll(ARTIFACT, () => ({ torch: manifest.torch, tolerance: FLOAT_TOL, measured }));
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -95,7 +87,7 @@ describe.each(manifest.cases)('$name (official networks.py, torch-written)', (c)
     const notes: string[] = [];
 
     beforeAll(async () => {
-      ({ net, spec } = await loadGeneratorFile(device, fixturePath(file!), { log: (m) => notes.push(m) }));
+      ({ net, spec } = await loadGeneratorFile(getDevice(), fixturePath(file!), { log: (m) => notes.push(m) }));
       weights = dropStaleInstanceNormKeys(await readCheckpointFile(fixturePath(file!)));
     });
     afterAll(() => net?.dispose());
@@ -158,7 +150,7 @@ describe('generator loading errors', () => {
   const resnetZip = fixturePath('resnet9_instance_zip.pth');
 
   it('a wrong --ngf override lists the mis-shaped keys', async () => {
-    const err = await loadGeneratorFile(device, resnetZip, { ngf: 8 }).catch((e) => e);
+    const err = await loadGeneratorFile(getDevice(), resnetZip, { ngf: 8 }).catch((e) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err.message).toMatch(/mis-shaped keys/);
     expect(err.message).toContain('model.1.weight: expected [8,3,7,7], got [4,3,7,7]');
@@ -166,7 +158,7 @@ describe('generator loading errors', () => {
   });
 
   it('a wrong --netG override lists the mis-shaped and unexpected keys', async () => {
-    const err = await loadGeneratorFile(device, resnetZip, { netG: 'resnet_6blocks' }).catch((e) => e);
+    const err = await loadGeneratorFile(getDevice(), resnetZip, { netG: 'resnet_6blocks' }).catch((e) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     expect(err.message).toContain('model.19.weight: expected [8,4,3,3], got [16,8,3,3]');
     expect(err.message).toMatch(/unexpected keys \(16\):[\s\S]*model\.26\.weight/);
@@ -175,12 +167,12 @@ describe('generator loading errors', () => {
   it('a discriminator file is refused with a clear message', async () => {
     const D = defineD(
       { input_nc: 3, ndf: 4, netD: 'basic', n_layers_D: 3, norm: 'instance', init_type: 'normal', init_gain: 0.02 },
-      { device, rng: new Rng(1) },
+      { device: getDevice(), rng: new Rng(1) },
     );
     const bytes = await saveCheckpoint(D, 'pth');
     D.dispose();
     const sd = readCheckpoint(bytes, 'latest_net_D_A.pth');
-    expect(() => loadGenerator(device, sd, { source: 'latest_net_D_A.pth' })).toThrow(
+    expect(() => loadGenerator(getDevice(), sd, { source: 'latest_net_D_A.pth' })).toThrow(
       /latest_net_D_A\.pth: not a CycleGAN generator state_dict.*discriminator/s,
     );
   });
@@ -191,7 +183,7 @@ describe('generator loading errors', () => {
     extra.set('extra_head.weight', { dtype: 'float32', shape: [2], data: new Float32Array(2) });
     const e1 = (() => {
       try {
-        loadGenerator(device, extra, { source: 'extra.pth' });
+        loadGenerator(getDevice(), extra, { source: 'extra.pth' });
       } catch (e) {
         return e as Error;
       }
@@ -202,7 +194,7 @@ describe('generator loading errors', () => {
 
     const missing: StateDict = new Map(sd);
     missing.delete('model.13.conv_block.5.bias');
-    expect(() => loadGenerator(device, missing, { source: 'missing.pth' })).toThrow(
+    expect(() => loadGenerator(getDevice(), missing, { source: 'missing.pth' })).toThrow(
       /missing keys \(1\):\n\s+model\.13\.conv_block\.5\.bias/,
     );
   });
@@ -212,14 +204,14 @@ describe('generator loading errors', () => {
     const sd = await readCheckpointFile(fixturePath('resnet9_instance_legacy.pth'));
     expect(sd.has('model.2.running_mean')).toBe(true);
     expect(sd.has('model.10.conv_block.2.num_batches_tracked')).toBe(true);
-    const { net } = loadGenerator(device, sd, { log: (m) => notes.push(m) });
+    const { net } = loadGenerator(getDevice(), sd, { log: (m) => notes.push(m) });
     net.dispose();
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatch(/dropped 69 stale InstanceNorm .* patch_instance_norm_state_dict/);
 
     const bn = await readCheckpointFile(fixturePath('resnet6_batch_zip.pth'));
     const quiet: string[] = [];
-    const loaded = loadGenerator(device, bn, { log: (m) => quiet.push(m) });
+    const loaded = loadGenerator(getDevice(), bn, { log: (m) => quiet.push(m) });
     const own = loaded.net.stateDict();
     expect(own.has('model.2.running_mean')).toBe(true);
     expect(await own.get('model.2.running_var')!.toArray()).toEqual(bn.get('model.2.running_var')!.data);

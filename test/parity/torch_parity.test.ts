@@ -1,11 +1,11 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Adam, F, nn, type Variable, variable } from '@cg/autograd';
-import { type Device, Rng, Tensor } from '@cg/tensor-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng, Tensor } from '@cg/tensor-core';
+import { describe, expect, it } from 'vitest';
 import { expectClose } from '../helpers/compare.js';
-import { testDevice } from '../helpers/device.js';
+import { useNnDevice, writeArtifactAfterAll } from '../helpers/suite.js';
 
 /**
  * PyTorch parity: every fixture in test/fixtures/torch (written by
@@ -65,16 +65,8 @@ const fixtures: Fixture[] = readdirSync(FIXTURES)
 
 const errors: Record<string, Record<string, number>> = {};
 
-let device: Device;
-beforeAll(async () => {
-  device = await testDevice();
-  nn.setDefaultDevice(device);
-});
-
-afterAll(() => {
-  mkdirSync(dirname(ARTIFACT), { recursive: true });
-  writeFileSync(ARTIFACT, `${JSON.stringify(errors, null, 1)}\n`);
-});
+const getDevice = useNnDevice();
+writeArtifactAfterAll(ARTIFACT, () => errors);
 
 const maxAbs = (a: ArrayLike<number>) => {
   let m = 0;
@@ -110,7 +102,7 @@ function compare(
 }
 
 const f32 = (t: HostJson) => Float32Array.from(t.data);
-const toTensor = (t: HostJson) => Tensor.fromArray(device, f32(t), t.shape);
+const toTensor = (t: HostJson) => Tensor.fromArray(getDevice(), f32(t), t.shape);
 const hostMap = (sd: Record<string, HostJson>) =>
   new Map(Object.entries(sd).map(([k, t]) => [k, { shape: t.shape, data: f32(t) }]));
 
@@ -253,7 +245,7 @@ function lossFn(fx: ModuleFixture): (x: Variable, t: Variable | number) => Varia
  */
 async function buildFromCyclegan(fx: ModuleFixture): Promise<Built> {
   const cg = await import('@cg/cyclegan');
-  const ctx = { device, rng: new Rng(0) };
+  const ctx = { device: getDevice(), rng: new Rng(0) };
   const a = fx.module.args as number[];
   const kw = fx.module.kwargs;
   const module =

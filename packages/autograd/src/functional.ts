@@ -1,6 +1,7 @@
 import * as K from '@cg/kernels-wgsl';
-import { ArgumentError, fmtShape, ShapeError, sizeOf, type Tensor } from '@cg/tensor-core';
-import type { Needs, OpName, SavedOf } from './rules.js';
+import { fmtShape, ShapeError, sizeOf, type Tensor } from '@cg/tensor-core';
+import { UNARY } from './functional_unary.js';
+import { keepIf, op } from './record_op.js';
 import { share } from './tape.js';
 import { record, Variable } from './variable.js';
 
@@ -11,47 +12,7 @@ import { record, Variable } from './variable.js';
  * an input's value is saved only when another input's gradient needs it.
  */
 
-/** Records `op` with one output; `save` runs only when a node is recorded. */
-function op<K extends OpName>(
-  name: K,
-  inputs: Readonly<Record<string, Variable | null | undefined>>,
-  y: Tensor,
-  save: (needs: Needs) => SavedOf<K>,
-): Variable {
-  return record(name, inputs, [y], save as (needs: Needs) => Record<string, unknown>)[0];
-}
-
-const keepIf = (cond: boolean | undefined, t: Tensor): Tensor | null => (cond ? share(t) : null);
-
-// ---- elementwise one-input ops, generated from kernels' UNARY_OPS records ----------
-
-/** `F[op](x, p?)`: runs the forward kernel and saves what the op's record says its gradient reads. */
-function unaryFn<Op extends K.UnaryGradOp>(name: Op): (x: Variable, p?: number) => Variable {
-  const def: K.UnaryRecord = K.UNARY_OPS[name];
-  const saved = def.grad!.saved;
-  return (x, p = def.param?.default) => {
-    if (def.param && p === undefined) throw new ArgumentError(`${name}: ${def.param.name} is required`);
-    const y = K.unary(name, x.data, p ?? 0);
-    return op(name, { x }, y, () => {
-      const s: { x?: Tensor; y?: Tensor; p?: number } = {};
-      if (saved === 'x') s.x = share(x.data);
-      if (saved === 'y') s.y = share(y);
-      if (def.param) s.p = p;
-      return s as SavedOf<Op>;
-    });
-  };
-}
-
-type UnaryFns = { [Op in K.UnaryGradOp]: (x: Variable, ...args: K.UnaryArgs<Op>) => Variable };
-const UNARY: UnaryFns = Object.fromEntries(K.UNARY_GRAD_OPS.map((name) => [name, unaryFn(name)])) as UnaryFns;
-
-/**
- * neg(x), abs, square, sqrt, exp, log; activations relu, leakyRelu(x,
- * negativeSlope = 0.01, PyTorch's default), tanh, sigmoid, gelu (exact erf
- * form, PyTorch's default), silu; scale(x, s) and addScalar(x, s).
- * A record without a name here fails the gradcheck coverage test.
- */
-export const { neg, abs, square, sqrt, exp, log, relu, leakyRelu, tanh, sigmoid, gelu, silu, scale, addScalar } = UNARY;
+const { addScalar, scale } = UNARY;
 
 // ---- arithmetic (NumPy broadcasting) -------------------------------------------
 

@@ -4,7 +4,8 @@
  *   import { Adam, F, nn, noGrad, Variable } from '@cg/autograd';
  */
 export { StateDictError } from './errors.js';
-export * as F from './functional.js';
+export { F } from './F.js';
+export type { Padding2d } from './functional.js';
 export { isGradEnabled, noGrad } from './grad_mode.js';
 export { manualSeed } from './nn/defaults.js';
 export * as nn from './nn/index.js';

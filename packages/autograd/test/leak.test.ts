@@ -2,7 +2,7 @@ import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
-import * as F from '../src/functional.js';
+import { F } from '../src/F.js';
 import { noGrad } from '../src/grad_mode.js';
 import * as nn from '../src/nn/index.js';
 import { Adam } from '../src/optim/adam.js';

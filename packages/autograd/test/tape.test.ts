@@ -2,7 +2,7 @@ import { type Device, LifetimeError, ShapeError, Tensor, tidy } from '@cg/tensor
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
-import * as F from '../src/functional.js';
+import { F } from '../src/F.js';
 import { isGradEnabled, noGrad } from '../src/grad_mode.js';
 import { record, type Variable, variable } from '../src/variable.js';
 

@@ -1,5 +1,5 @@
 import { Tensor } from '@cg/tensor-core';
-import * as F from '../functional.js';
+import { F } from '../F.js';
 import { parameter, type Variable } from '../variable.js';
 import { getDefaultDevice, getDefaultRng, type LayerOptions } from './defaults.js';
 import { fans, kaimingUniform_, uniform_ } from './init.js';

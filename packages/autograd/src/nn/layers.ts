@@ -1,6 +1,7 @@
 import type { UpsampleMode } from '@cg/kernels-wgsl';
 import type { Rng } from '@cg/tensor-core';
-import * as F from '../functional.js';
+import { F } from '../F.js';
+import type { Padding2d } from '../functional.js';
 import type { Variable } from '../variable.js';
 import { getDefaultRng } from './defaults.js';
 import { Module } from './module.js';
@@ -9,7 +10,7 @@ import { Module } from './module.js';
 
 export class ReflectionPad2d extends Module {
   /** [left, right, top, bottom], or one number for all four. */
-  constructor(readonly padding: F.Padding2d) {
+  constructor(readonly padding: Padding2d) {
     super();
   }
   forward(x: Variable): Variable {
@@ -18,7 +19,7 @@ export class ReflectionPad2d extends Module {
 }
 
 export class ZeroPad2d extends Module {
-  constructor(readonly padding: F.Padding2d) {
+  constructor(readonly padding: Padding2d) {
     super();
   }
   forward(x: Variable): Variable {
@@ -27,7 +28,7 @@ export class ZeroPad2d extends Module {
 }
 
 export class ReplicationPad2d extends Module {
-  constructor(readonly padding: F.Padding2d) {
+  constructor(readonly padding: Padding2d) {
     super();
   }
   forward(x: Variable): Variable {

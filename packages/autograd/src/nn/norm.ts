@@ -1,6 +1,6 @@
 import * as K from '@cg/kernels-wgsl';
 import { type Device, keep, Tensor, tidy } from '@cg/tensor-core';
-import * as F from '../functional.js';
+import { F } from '../F.js';
 import { parameter, type Variable } from '../variable.js';
 import { getDefaultDevice, type LayerOptions } from './defaults.js';
 import { Module } from './module.js';

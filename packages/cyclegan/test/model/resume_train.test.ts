@@ -5,8 +5,9 @@ import { CheckpointError, OptionError } from '@cg/cyclegan';
 import { type Device, Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
-import { MemoryImageSource, makeSyntheticDomains, type TrainOptions, train } from '../../src/index.js';
+import { makeSyntheticDomains, type TrainOptions, train } from '../../src/index.js';
 import { nodeTrainerIO } from '../../src/node.js';
+import { syntheticSource, tinyOptions } from './tiny_run.js';
 
 let device: Device;
 let dir: string;
@@ -18,37 +19,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function source(n = 5): MemoryImageSource {
-  const d = makeSyntheticDomains(n, 16, new Rng(3));
-  const s = new MemoryImageSource();
-  s.addAll('data/trainA', d.A);
-  s.addAll('data/trainB', d.B);
-  return s;
-}
+const source = (n = 5) => syntheticSource(n);
 
-/** The tiny CycleGAN of train.test.ts: 5 images, so an epoch is 5 iterations. */
-const tiny = (name: string, extra: Partial<TrainOptions> = {}): Partial<TrainOptions> & { dataroot: string } => ({
-  dataroot: 'data',
-  name,
-  checkpoints_dir: dir,
-  netG: 'resnet_2blocks' as TrainOptions['netG'],
-  ngf: 4,
-  ndf: 4,
-  netD: 'n_layers',
-  n_layers_D: 2,
-  load_size: 18,
-  crop_size: 16,
-  n_epochs: 1,
-  n_epochs_decay: 1,
-  lr: 0.002,
-  pool_size: 4,
-  print_freq: 1,
-  display_freq: 1000,
-  save_latest_freq: 1000,
-  save_epoch_freq: 1000,
-  seed: 11,
-  ...extra,
-});
+/** The tiny CycleGAN of train.test.ts with 5 images, so an epoch is 5 iterations. */
+const tiny = (name: string, extra: Partial<TrainOptions> = {}) =>
+  tinyOptions(dir, name, {
+    n_epochs: 1,
+    print_freq: 1,
+    display_freq: 1000,
+    save_latest_freq: 1000,
+    save_epoch_freq: 1000,
+    ...extra,
+  });
 
 async function run(
   opts: Partial<TrainOptions> & { dataroot: string },

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { type Device, Rng } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDevice } from '../../../../test/helpers/device.js';
-import { MemoryImageSource, makeSyntheticDomains, readCheckpoint, type TrainOptions, train } from '../../src/index.js';
+import { makeSyntheticDomains, readCheckpoint, type TrainOptions, train } from '../../src/index.js';
 import { nodeTrainerIO } from '../../src/node.js';
+import { syntheticSource, tinyOptions } from './tiny_run.js';
 
 let device: Device;
 let dir: string;
@@ -17,36 +18,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function source(n = 6, size = 16, seed = 3): MemoryImageSource {
-  const d = makeSyntheticDomains(n, size, new Rng(seed));
-  const s = new MemoryImageSource();
-  s.addAll('data/trainA', d.A);
-  s.addAll('data/trainB', d.B);
-  return s;
-}
-
-/** A tiny but complete CycleGAN: official structure, small widths. */
-const tiny = (name: string, extra: Partial<TrainOptions> = {}): Partial<TrainOptions> & { dataroot: string } => ({
-  dataroot: 'data',
-  name,
-  checkpoints_dir: dir,
-  netG: 'resnet_2blocks' as TrainOptions['netG'],
-  ngf: 4,
-  ndf: 4,
-  // 16×16 images are too small for the 70×70 'basic' PatchGAN (as in PyTorch); two layers fit.
-  netD: 'n_layers',
-  n_layers_D: 2,
-  load_size: 18,
-  crop_size: 16,
-  n_epochs: 2,
-  n_epochs_decay: 1,
-  lr: 0.002,
-  pool_size: 4,
-  display_freq: 6,
-  print_freq: 3,
-  seed: 11,
-  ...extra,
-});
+const source = syntheticSource;
+const tiny = (name: string, extra: Partial<TrainOptions> = {}) => tinyOptions(dir, name, extra);
 
 describe('training end to end', () => {
   it('trains a few epochs: losses fall, checkpoints and the report exist', async () => {
