@@ -103,8 +103,12 @@ browsers=()
 if ((${#browsers[@]})); then
   if may_install; then
     step "installing ${browsers[*]} (Debian packages) for the browser tests"
+    # Where Mesa 25 came from bookworm-backports (step 5), take the Mesa GL libraries the browsers pull in
+    # from there too: bookworm's 22.3 beside backports' 25 leaves a mixed, broken GL stack.
+    target=()
+    grep -qs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/* && target=(-t bookworm-backports)
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${browsers[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${target[@]}" "${browsers[@]}" >/dev/null
   else
     echo "[setup] the browser tests need ${browsers[*]}: run bash scripts/setup.sh test --install-system (as root) or CG_USE_SUDO=1 bash scripts/setup.sh test" >&2
   fi

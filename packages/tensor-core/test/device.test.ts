@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DeviceError } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
@@ -36,7 +35,7 @@ describe('device acquisition', () => {
 
   it('does not fall back to an OpenGL compatibility adapter; names it and says what to install', () => {
     // Vulkan hidden, Mesa's GL left as it is: the state of a machine with Debian's chromium and no lavapipe.
-    const r = spawnSync(process.execPath, [`${here}/fixtures/no_adapter.mjs`], {
+    const r = spawnSync(process.execPath, [`${here}/fixtures/compat_only.mjs`], {
       encoding: 'utf8',
       env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json', VK_DRIVER_FILES: '/nonexistent.json' },
       timeout: 60_000,
@@ -44,9 +43,10 @@ describe('device acquisition', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/could not get a WebGPU device/);
     expect(r.stdout).toMatch(/mesa-vulkan-drivers/);
-    // Where Mesa's EGL is installed (as on this project's machines), the message says what Dawn saw.
-    if (existsSync('/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0')) {
-      expect(r.stdout).toMatch(/OpenGL compatibility adapter \(.*\); this library does not use it/);
+    // Where Dawn can open Mesa's GL here (it depends on which Mesa packages apt mixed), the message names it.
+    const compat = /^compat adapter: (.*)$/m.exec(r.stdout)?.[1];
+    if (compat && compat !== 'none') {
+      expect(r.stdout).toContain(`OpenGL compatibility adapter (${compat}); this library does not use it`);
     }
   });
 
