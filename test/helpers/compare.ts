@@ -47,3 +47,10 @@ export function expectClose(
   }
   return worst;
 }
+
+/** Reads a tensor back and disposes it: the last use of a kernel's output in a test. */
+export async function readAndDispose(t: { toArray(): Promise<Float32Array>; dispose(): void }): Promise<Float32Array> {
+  const a = await t.toArray();
+  t.dispose();
+  return a;
+}

@@ -1,7 +1,7 @@
 import type { Device } from '@cg/tensor-core';
 import { ArgumentError, ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../test/helpers/compare.js';
+import { expectClose, randomArray, readAndDispose } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import { type AdamHyper, adamStep, adamStepRef } from '../src/ops/adam.js';
 import {
@@ -43,11 +43,7 @@ function countDispatches(fn: () => void): number {
   return count;
 }
 
-async function read(t: Tensor): Promise<Float32Array> {
-  const a = await t.toArray();
-  t.dispose();
-  return a;
-}
+const read = readAndDispose;
 
 // Awkward sizes: one element, primes, non-multiples of the workgroup (and of
 // the 2048 elements one workgroup sums), a multi-pass reduction, and > 10^6.

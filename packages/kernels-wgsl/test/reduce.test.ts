@@ -1,7 +1,7 @@
 import type { Device } from '@cg/tensor-core';
 import { ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../test/helpers/compare.js';
+import { expectClose, randomArray, readAndDispose } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import { mean, meanAll, sum, sumAll, sumRef } from '../src/ops/reduce.js';
 
@@ -10,11 +10,7 @@ beforeAll(async () => {
   device = await testDevice();
 });
 
-async function read(t: Tensor): Promise<Float32Array> {
-  const a = await t.toArray();
-  t.dispose();
-  return a;
-}
+const read = readAndDispose;
 
 /** The mean over `axes` from the float64 sum reference. */
 function meanRef(x: ArrayLike<number>, shape: number[], axes?: number[], keepDims = false) {

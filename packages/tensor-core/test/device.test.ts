@@ -18,7 +18,7 @@ describe('device acquisition', () => {
 
   it('fails with one DeviceError listing every attempt and the fix when no backend works', async () => {
     // No ICD: point the Vulkan loader at nothing; Dawn's OpenGL path cannot start without EGL either.
-    const r = spawnSync(process.execPath, [`${here}/fixtures/no_adapter.mjs`], {
+    const r = spawnSync(process.execPath, [`${here}/fixtures/compat_only.mjs`], {
       encoding: 'utf8',
       env: {
         ...process.env,

@@ -1,7 +1,7 @@
 import type { Device } from '@cg/tensor-core';
 import { ShapeError, sizeOf, Tensor } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../../test/helpers/compare.js';
+import { expectClose, randomArray, readAndDispose } from '../../../../test/helpers/compare.js';
 import { testDevice } from '../../../../test/helpers/device.js';
 import {
   absDiffMap,
@@ -34,11 +34,7 @@ beforeAll(async () => {
   device = await testDevice();
 });
 
-async function read(t: Tensor): Promise<Float32Array> {
-  const a = await t.toArray();
-  t.dispose();
-  return a;
-}
+const read = readAndDispose;
 
 function upload(shape: number[], seed: number, lo = -1, hi = 1): { data: Float32Array; t: Tensor } {
   const data = randomArray(sizeOf(shape), seed, lo, hi);
