@@ -103,6 +103,22 @@ describe('pnpm cyclegan translate', () => {
     expect(maxLevelDiff(out, readPng(join(PARITY, 'resnet9_instance.padded.png')))).toBeLessThanOrEqual(1);
   });
 
+  it('--max_memory below what the image needs runs the exact tiled executor: still PyTorch within ±1 level', async () => {
+    // 31×21 padded to 32×24 in ngf 4 needs ~50 KB per activation; 0.02 MB forces tiles in every layer.
+    for (const [input, want, out] of [
+      ['input_31x21.png', 'resnet9_instance.padded.png', 'tiled_odd.png'],
+      ['input_32x24.png', 'resnet9_instance.train.png', 'tiled.png'],
+    ]) {
+      const r = await translate(
+        ['--weights', WEIGHTS, '--input', join(PARITY, input), '--output', out, '--max_memory', '0.02'],
+        dir,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/ms, tiled, peak GPU \d+ MB/);
+      expect(maxLevelDiff(readPng(join(dir, out)), readPng(join(PARITY, want))), input).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('translates a folder with a progress bar, skipping non-images', async () => {
     const input = join(dir, 'in');
     mkdirSync(input);

@@ -7,11 +7,14 @@ import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
 import { log } from './cli-log.js';
 import { isImageFile } from './data/files.js';
 import { fsError, fsErrorAt, NodeImageSource, writeImage } from './data/fs-images.js';
+import { tensorToImages } from './data/grid.js';
+import type { RgbImage } from './data/image.js';
 import { DataError, OptionError } from './errors.js';
-import { sizeMultiple, translateImage } from './generator_io.js';
+import { sizeMultiple } from './generator_io.js';
 import { netGName } from './infer.js';
 import { loadGeneratorFile } from './node.js';
 import type { TrainOptions } from './options.js';
+import { translateAnySize } from './tiled/translate_any_size.js';
 
 interface Inputs {
   isDir: boolean;
@@ -114,6 +117,7 @@ function parseTranslateArgs(argv: string[]) {
     load_size: 0,
     eval: false,
     ...MAX_PIXELS_OPTION,
+    max_memory: 0,
   });
   if (!a.weights || !a.input || !a.output)
     throw new OptionError('translate: --weights, --input and --output are required');
@@ -167,23 +171,30 @@ export async function cmdTranslate(argv: string[], device: Device): Promise<void
   log(
     `loaded ${a.weights}: ${netGName(spec)}, ngf ${spec.ngf}, norm ${spec.norm}, ${spec.input_nc}→${spec.output_nc} channels (${((performance.now() - t0) / 1000).toFixed(2)} s)`,
   );
+  const maxMemory = a.max_memory ?? 0;
+  if (!(maxMemory >= 0)) throw new OptionError(`--max_memory must be a number of MB ≥ 0 (got ${maxMemory})`);
   const opts = {
     multiple: sizeMultiple(spec),
     input_nc: spec.input_nc,
     load_size: a.load_size || undefined,
     eval: a.eval,
+    // Whole-image inference when it fits; past the adapter's binding limit (or --max_memory), exact tiles.
+    maxGpuBytes: maxMemory ? maxMemory * 2 ** 20 : undefined,
   };
   const failures: string[] = [];
   let written = 0;
   try {
     for (const [i, path] of paths.entries()) {
       const started = performance.now();
-      let out: Awaited<ReturnType<typeof translateImage>>;
+      let out: RgbImage;
       let size = '';
+      let how = '';
       try {
         const img = single ?? (await source.read(path));
         size = `${img.width}×${img.height}`;
-        out = await translateImage(net, img, { ...opts, name: path });
+        const r = await translateAnySize(net, img, { ...opts, name: path });
+        out = tensorToImages(r.data, r.shape)[0];
+        if (r.report) how = `, tiled, peak GPU ${(r.report.peakGpuBytes / 2 ** 20).toFixed(0)} MB`;
       } catch (e) {
         // A bad input is its own problem: a batch goes on with the rest. Anything else (the device) stops it.
         if (!(e instanceof DataError) || !isDir) throw e;
@@ -201,7 +212,7 @@ export async function cmdTranslate(argv: string[], device: Device): Promise<void
       written++;
       const ms = performance.now() - started;
       if (isDir) process.stderr.write(`\r\x1b[K${bar(i + 1, paths.length)} ${basename(path)} (${ms.toFixed(0)} ms)`);
-      else log(`${path} (${size}) → ${outputs[i]} in ${ms.toFixed(0)} ms`);
+      else log(`${path} (${size}) → ${outputs[i]} in ${ms.toFixed(0)} ms${how}`);
     }
   } finally {
     net.dispose();

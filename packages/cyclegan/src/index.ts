@@ -37,6 +37,7 @@ export * from './onnx/index.js';
 export * from './options.js';
 export { type LogPoint, type ReportInput, renderReport } from './report.js';
 export { LrScheduler, learningRateAt } from './scheduler.js';
+export * from './tiled/index.js';
 export {
   checkpointPath,
   type TrainerIO,

@@ -1,0 +1,110 @@
+import type { nn } from '@cg/autograd';
+import { bucketSize } from '@cg/tensor-core';
+import { tensorToImages } from '../data/grid.js';
+import { type RgbImage, toChannels } from '../data/image.js';
+import { resizeBicubic } from '../data/resize.js';
+import { toTensor } from '../data/transforms.js';
+import { DataError } from '../errors.js';
+import { type TranslateOptions, translateToFloat } from '../generator_io.js';
+import { emptyActivation, type HostActivation, runTiled, type TiledOptions, type TiledReport } from './executor.js';
+import { planNetwork, wholeImageBytes } from './plan.js';
+import { sourceIndex } from './tile_math.js';
+
+export interface TranslateAnySizeOptions extends TranslateOptions, TiledOptions {
+  /** Run the tiled executor even when the whole image fits the budget. */
+  forceTiled?: boolean;
+}
+
+export interface TranslateAnySizeResult {
+  /** The generator's float output `[1, C, H, W]` in [-1, 1], cropped to the (resized) input size. */
+  data: Float32Array;
+  shape: [number, number, number, number];
+  /** True when the tiled executor ran; false for the whole-image path. */
+  tiled: boolean;
+  /** The tiled run's tiles and peak GPU bytes (absent on the whole-image path). */
+  report?: TiledReport;
+}
+
+/**
+ * translateToFloat for images of any size: the whole-image path when every
+ * tensor of the forward fits one binding (`maxBindingBytes`, default the
+ * device's maxStorageBufferBindingSize) and, if `maxGpuBytes` is given, all
+ * of them together (the forward holds every intermediate until it returns)
+ * fit it, weights not counted; otherwise the tiled executor
+ * (`runTiled`), which keeps activations in host memory and gives the same
+ * floats. Padding to the generator's multiple and cropping back are
+ * translateToFloat's.
+ */
+export async function translateAnySize(
+  net: nn.Module,
+  image: RgbImage,
+  o: TranslateAnySizeOptions,
+): Promise<TranslateAnySizeResult> {
+  let img = toChannels(image, o.input_nc as 1 | 3);
+  if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
+  const { width: W, height: H } = img;
+  const padW = (o.multiple - (W % o.multiple)) % o.multiple;
+  const padH = (o.multiple - (H % o.multiple)) % o.multiple;
+  const pl = Math.floor(padW / 2);
+  const pt = Math.floor(padH / 2);
+  const Wp = W + padW;
+  const Hp = H + padH;
+  const device = net.parameters()[0].device;
+  if (!o.forceTiled) {
+    const lim = device.limits;
+    const need = wholeImageBytes(planNetwork(net), [img.channels, Hp, Wp]);
+    const maxBinding = o.maxBindingBytes ?? lim.maxStorageBufferBindingSize;
+    // Without maxGpuBytes, every image that runs whole today still does: only the per-buffer limits decide.
+    const fits =
+      need.largest <= maxBinding &&
+      bucketSize(need.largest) <= lim.maxBufferSize &&
+      (o.maxGpuBytes === undefined || need.total <= o.maxGpuBytes);
+    if (fits) {
+      const r = await translateToFloat(net, img, { ...o, load_size: undefined });
+      return { ...r, tiled: false };
+    }
+  }
+  if (Wp < 8 || Hp < 8) {
+    // translateToFloat's check, with its message, for images too small to tile.
+    await translateToFloat(net, img, { ...o, load_size: undefined });
+  }
+  if (o.eval) net.eval();
+  else net.train();
+  // translateToFloat's padding: reflect, or replicate where the image is too small to reflect.
+  const canReflect = pl < W && padW - pl < W && pt < H && padH - pt < H;
+  const fill = canReflect ? 'reflect' : 'replicate';
+  const chw = toTensor(img).data;
+  const input = emptyActivation(img.channels, Hp, Wp);
+  for (let c = 0; c < img.channels; c++) {
+    for (let y = 0; y < Hp; y++) {
+      const sy = sourceIndex(y - pt, H, fill);
+      for (let x = 0; x < Wp; x++) input.planes[c][y * Wp + x] = chw[(c * H + sy) * W + sourceIndex(x - pl, W, fill)];
+    }
+  }
+  const { output, report } = await runTiled(net, input, o);
+  return { data: crop(output, pl, pt, W, H), shape: [1, output.C, H, W], tiled: true, report };
+}
+
+/** translateAnySize as an image (tensor2im's uint8 conversion). */
+export async function translateImageAnySize(
+  net: nn.Module,
+  image: RgbImage,
+  o: TranslateAnySizeOptions,
+): Promise<RgbImage> {
+  const { data, shape } = await translateAnySize(net, image, o);
+  return tensorToImages(data, shape)[0];
+}
+
+function crop(a: HostActivation, left: number, top: number, W: number, H: number): Float32Array {
+  if (a.H < top + H || a.W < left + W) {
+    throw new DataError(`translateAnySize: generator output ${a.W}×${a.H} is smaller than the image ${W}×${H}`);
+  }
+  const out = new Float32Array(a.C * H * W);
+  for (let c = 0; c < a.C; c++) {
+    for (let y = 0; y < H; y++) {
+      const src = (y + top) * a.W + left;
+      out.set(a.planes[c].subarray(src, src + W), (c * H + y) * W);
+    }
+  }
+  return out;
+}
