@@ -18,7 +18,7 @@ import {
   type TrainerIO,
   type TrainProgress,
   train,
-  translateImage,
+  translateImageAnySize,
 } from '@cg/cyclegan';
 import { type Device, DeviceError, Rng } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/browser';
@@ -203,7 +203,11 @@ export class Engine {
     const g = this.generator;
     if (!g) throw new EngineError('checkpoint', 'Load a generator checkpoint first.');
     const t0 = performance.now();
-    const out = await translateImage(g.net, image, { multiple: sizeMultiple(g.spec), input_nc: g.spec.input_nc });
+    // Whole-image when it fits one binding; larger photos run in exact tiles (activations in host memory).
+    const out = await translateImageAnySize(g.net, image, {
+      multiple: sizeMultiple(g.spec),
+      input_nc: g.spec.input_nc,
+    });
     return { image: out, ms: performance.now() - t0 };
   }
 
