@@ -7,11 +7,12 @@
 // and the cross-check can compare the two results element by element.
 import type { Variable } from '@cg/autograd';
 import { type Device, Rng, type Shape, Tensor, tidy } from '@cg/tensor-core';
+import { ceilingCases } from './ceiling.js';
 import { type Prepared, Skip } from './harness.js';
 import { freeAll, type Ours, pick } from './ours.js';
 import type { TfjsPeer, TfTensor } from './peer_tfjs.js';
 
-export type Group = 'matmul' | 'conv' | 'convT' | 'norm' | 'pad' | 'model';
+export type Group = 'ceiling' | 'matmul' | 'conv' | 'convT' | 'norm' | 'pad' | 'model';
 export type Pass = 'forward' | 'backwardInput' | 'backwardWeight' | 'backward' | 'fwd+bwd';
 
 export interface BenchCase {
@@ -567,7 +568,13 @@ type ResnetGeneratorCtor = new (
 ) => GeneratorLike;
 
 /** Conv FLOPs of one resnet generator forward at h×h (norm, pad, activations not counted). */
-function resnetFlops(h: number, ngf: number, blocks: number, inNc = 3, outNc = 3): { fwd: number; firstConv: number } {
+export function resnetFlops(
+  h: number,
+  ngf: number,
+  blocks: number,
+  inNc = 3,
+  outNc = 3,
+): { fwd: number; firstConv: number } {
   const conv = (cin: number, cout: number, k: number, pixels: number) => 2 * cin * cout * k * k * pixels;
   const first = conv(inNc, ngf, 7, h * h);
   const fwd =
@@ -673,9 +680,9 @@ function fmt(s: Shape): string {
 
 // ---- the list ------------------------------------------------------------------
 
-/** Every case, in the order they run (the matmul ceiling first: the conv rows refer to it). */
+/** Every case, in the order they run (the FMA ceiling and the matmuls first: later rows refer to them). */
 export function allCases(modelSize = 64): BenchCase[] {
-  const cases: BenchCase[] = [matmulCase(512, 1), matmulCase(1024, 3)];
+  const cases: BenchCase[] = [...ceilingCases(), matmulCase(512, 1), matmulCase(1024, 3)];
   for (const [i, c] of CONVS.entries()) cases.push(...convCases(c, 100 + 10 * i));
   cases.push(...convTransposeCases(200));
   cases.push(...normCases(64, 64, 300), ...normCases(256, 64, 310));

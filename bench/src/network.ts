@@ -1,0 +1,272 @@
+// Whole-network peer: one resnet_9blocks generator forward (ngf 64, instance
+// norm, batch 1) on ours, on onnxruntime-node's WebGPU EP (its own Dawn, on
+// whatever Vulkan adapter it picks: lavapipe is the only one here) and CPU EP,
+// and on PyTorch CPU when installed. Every side runs exactly our weights: the
+// peers get our own ONNX export (exportOnnx, eval mode) of a seeded network,
+// torch a .pth we write. Outputs are compared before anything is timed.
+//
+// A run is input upload → forward → output back on the host, on every side:
+// `session.run` takes and returns host data, so ours uploads the input and
+// reads the output back too (a readback is also what synchronises ours).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { noGrad, variable } from '@cg/autograd';
+import { defineG, exportOnnx, type StateDict, writePth } from '@cg/cyclegan';
+import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
+import { loadOrt, type OrtSession } from './peer_ort.js';
+import { probeTorch, runTorch } from './torch.js';
+
+export interface NetworkOptions {
+  size: number;
+  runs: number;
+  warmup: number;
+  /** Load the peers (ORT, torch); false = ours only. */
+  peers: boolean;
+}
+
+export interface NetworkSide {
+  name: string;
+  status: 'ok' | 'error' | 'skipped';
+  message?: string;
+  medianMs?: number;
+  minMs?: number;
+  samplesMs?: number[];
+  warmupMs?: number[];
+  /** Same process, runs interleaved with ours (torch runs alone in a child process). */
+  interleaved: boolean;
+  /** max |this − ours| over the output, after warm-up. */
+  maxAbsDiffVsOurs?: number;
+  /** ours median / this median: above 1, this side is faster than ours. */
+  oursOverThis?: number;
+  /** Conv FLOPs of the forward / median time (set by run.ts). */
+  gflops?: number;
+  /** gflops over the FMA ceiling of this run (set by run.ts). */
+  fractionOfFmaCeiling?: number;
+}
+
+export interface NetworkResult {
+  id: string;
+  shapes: string;
+  outputMaxAbs: number | null;
+  sides: NetworkSide[];
+  notes: string[];
+  /** 1-minute load average before and after (set by run.ts): other processes share these cores. */
+  loadAverage1m?: number[];
+}
+
+interface Runner {
+  side: NetworkSide;
+  run(): Promise<Float32Array>;
+  release(): Promise<void> | void;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = d; // NaN shows as NaN
+  }
+  return m;
+}
+
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 200);
+
+/** The generator forward on every side; prints nothing (run.ts formats the result). */
+export async function runNetwork(device: Device, o: NetworkOptions): Promise<NetworkResult> {
+  const h = o.size;
+  const dims = [1, 3, h, h];
+  const id = `network G fwd @${h}`;
+  const notes: string[] = [];
+  const rng = new Rng(11);
+  const x = new Float32Array(3 * h * h);
+  for (let i = 0; i < x.length; i++) x[i] = rng.random() * 2 - 1;
+
+  // networks.define_G as the official train.py builds it (init normal 0.02), then eval mode for the export's semantics.
+  const net = defineG(
+    {
+      input_nc: 3,
+      output_nc: 3,
+      ngf: 64,
+      netG: 'resnet_9blocks',
+      norm: 'instance',
+      use_dropout: false,
+      init_type: 'normal',
+      init_gain: 0.02,
+    },
+    { device, rng: new Rng(7) },
+  );
+  net.eval();
+  const sd: StateDict = new Map();
+  for (const [k, t] of await net.stateDictHost()) sd.set(k, { dtype: 'float32', shape: [...t.shape], data: t.data });
+
+  const runners: Runner[] = [
+    {
+      side: { name: 'ours (WebGPU)', status: 'ok', interleaved: true },
+      async run() {
+        const y = tidy(() => noGrad(() => net.forward(variable(Tensor.fromArray(device, x, dims))).data));
+        try {
+          return await y.toArray();
+        } finally {
+          y.dispose();
+        }
+      },
+      release: () => net.dispose(),
+    },
+  ];
+  const failed: NetworkSide[] = [];
+  if (o.peers) {
+    try {
+      const { ort, version } = loadOrt();
+      const model = exportOnnx(sd, { mode: 'eval' });
+      notes.push(`onnxruntime-node ${version} (resolved from test/package.json), model = our ONNX export, eval mode`);
+      for (const [name, ep] of [
+        ['ORT WebGPU EP', 'webgpu'],
+        ['ORT CPU EP', 'cpu'],
+      ] as const) {
+        const side: NetworkSide = { name, status: 'ok', interleaved: true };
+        let session: OrtSession;
+        try {
+          session = await ort.InferenceSession.create(model, { executionProviders: [ep] });
+        } catch (e) {
+          failed.push({ ...side, status: 'error', message: `session: ${errText(e)}` });
+          continue;
+        }
+        runners.push({
+          side,
+          async run() {
+            const r = await session.run({ input: new ort.Tensor('float32', x, dims) });
+            return r.output.data as Float32Array;
+          },
+          release: () => session.release(),
+        });
+      }
+      notes.push(`ORT CPU EP with its default intra-op threads (${cpus().length} cores here)`);
+    } catch (e) {
+      failed.push({ name: 'ORT', status: 'error', interleaved: true, message: errText(e) });
+    }
+  }
+
+  let reference: Float32Array | null = null;
+  try {
+    // Warm-up (the first includes pipeline compilation / session set-up work), then the cross-check.
+    const outputs = new Map<Runner, Float32Array>();
+    for (const r of runners) {
+      r.side.warmupMs = [];
+      for (let w = 0; w < Math.max(1, o.warmup); w++) {
+        try {
+          const t0 = performance.now();
+          const y = await r.run();
+          r.side.warmupMs.push(performance.now() - t0);
+          if (w === 0) outputs.set(r, y);
+        } catch (e) {
+          r.side.status = 'error';
+          r.side.message = `run: ${errText(e)}`;
+          break;
+        }
+      }
+    }
+    reference = outputs.get(runners[0]) ?? null;
+    if (reference) {
+      for (const r of runners.slice(1)) {
+        const y = outputs.get(r);
+        if (y) r.side.maxAbsDiffVsOurs = maxAbsDiff(y, reference);
+      }
+    }
+    // Interleaved timed runs, the order reversed every round (ABC, CBA, …) so drifts hit every side alike.
+    const live = () => runners.filter((r) => r.side.status === 'ok');
+    for (const r of live()) r.side.samplesMs = [];
+    for (let k = 0; k < o.runs; k++) {
+      const order = k % 2 === 0 ? live() : live().reverse();
+      for (const r of order) {
+        try {
+          const t0 = performance.now();
+          await r.run();
+          r.side.samplesMs?.push(performance.now() - t0);
+        } catch (e) {
+          r.side.status = 'error';
+          r.side.message = `run: ${errText(e)}`;
+        }
+      }
+    }
+  } finally {
+    for (const r of runners) {
+      try {
+        await r.release();
+      } catch {
+        // A failed session may not release; the process exits anyway.
+      }
+    }
+  }
+
+  const sides = [...runners.map((r) => r.side), ...failed];
+  if (o.peers) sides.push(await torchForward(o, sd, x, reference));
+  for (const s of sides) {
+    if (s.status === 'ok' && s.samplesMs?.length) {
+      s.medianMs = median(s.samplesMs);
+      s.minMs = Math.min(...s.samplesMs);
+    }
+  }
+  const ours = sides[0].medianMs;
+  for (const s of sides.slice(1)) if (ours && s.medianMs) s.oursOverThis = ours / s.medianMs;
+  let outputMaxAbs: number | null = null;
+  if (reference) outputMaxAbs = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  return {
+    id,
+    shapes: `resnet_9blocks ngf 64, instance norm, eval; x [${dims.join(',')}]; our weights on every side`,
+    outputMaxAbs,
+    sides,
+    notes,
+  };
+}
+
+/** torch_step.py forward on our weights (.pth) and input; alone in a child process, after the others. */
+async function torchForward(
+  o: NetworkOptions,
+  sd: StateDict,
+  x: Float32Array,
+  reference: Float32Array | null,
+): Promise<NetworkSide> {
+  const side: NetworkSide = { name: 'torch CPU', status: 'skipped', interleaved: false };
+  const probe = await probeTorch();
+  if ('missing' in probe) return { ...side, message: probe.missing };
+  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-'));
+  try {
+    const [weights, input, output] = ['G.pth', 'x.f32', 'y.f32'].map((f) => join(dir, f));
+    writeFileSync(weights, writePth(sd));
+    writeFileSync(input, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    const r = await runTorch<{ seconds: number[]; warmup_s: number[]; threads: number; torch: string }>(
+      [
+        'forward',
+        `--size=${o.size}`,
+        `--runs=${o.runs}`,
+        `--warmup=${Math.max(1, o.warmup)}`,
+        `--weights=${weights}`,
+        `--input=${input}`,
+        `--output=${output}`,
+      ],
+      1800,
+    );
+    const b = readFileSync(output);
+    const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    return {
+      ...side,
+      name: `torch ${r.torch} CPU (${r.threads} threads)`,
+      status: 'ok',
+      samplesMs: r.seconds.map((s) => s * 1000),
+      warmupMs: r.warmup_s.map((s) => s * 1000),
+      ...(reference ? { maxAbsDiffVsOurs: maxAbsDiff(y, reference) } : {}),
+    };
+  } catch (e) {
+    return { ...side, status: 'error', message: `torch_step.py: ${errText(e)}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

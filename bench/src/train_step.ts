@@ -1,0 +1,150 @@
+// The official training iteration (CycleGANModel.optimizeParameters with the
+// official defaults: resnet_9blocks ngf 64, basic D, instance norm, lsgan,
+// lambda_identity 0.5, batch 1) on a fresh device per image size, so the
+// device's peak-bytes counter covers this model alone.
+//
+// Per step: `encode` = wall time until optimizeParameters returns (it records
+// GPU work and returns; the device submits every 128 dispatches, so the GPU
+// already runs meanwhile, and on lavapipe it runs on the same 2 cores as this
+// JS thread), `total` = until device.fence() resolves (the GPU is done).
+import { CycleGANModel, DEFAULT_TRAIN_OPTIONS } from '@cg/cyclegan';
+import { Rng } from '@cg/tensor-core';
+import { requestDevice } from '@cg/tensor-core/node';
+import { countDispatches } from './dispatch_counter.js';
+import { probeTorch, runTorch } from './torch.js';
+
+export interface TrainStepOptions {
+  size: number;
+  iters: number;
+  warmup: number;
+  /** Run torch_step.py too (when torch is installed). */
+  torch: boolean;
+}
+
+export interface StepSample {
+  totalMs: number;
+  encodeMs: number;
+  dispatches: number;
+  submits: number;
+}
+
+export interface TrainStepResult {
+  id: string;
+  shapes: string;
+  status: 'ok' | 'error';
+  message?: string;
+  warmup: StepSample[];
+  samples: StepSample[];
+  /** Medians over the timed steps. */
+  sPerIter?: number;
+  encodeMs?: number;
+  dispatchesPerStep?: number;
+  submitsPerStep?: number;
+  /** Storage-pool high-water mark (live + pooled bytes) on this fresh device, after all steps. */
+  peakBytes?: number;
+  /** Live storage bytes after the last step (parameters, Adam moments, pools, losses, visuals). */
+  liveBytesAfter?: number;
+  pipelinesCompiled?: number;
+  losses?: Record<string, number>;
+  torch?:
+    | { status: 'ok'; sPerIter: number; seconds: number[]; warmupS: number[]; threads: number; version: string }
+    | { status: 'skipped' | 'error'; message: string };
+  /** ours s/iter over torch s/iter: above 1, torch is faster. */
+  oursOverTorch?: number;
+  /** 1-minute load average before and after (set by run.ts): other processes share these cores. */
+  loadAverage1m?: number[];
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function batch(size: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const x = new Float32Array(3 * size * size);
+  for (let i = 0; i < x.length; i++) x[i] = rng.random() * 2 - 1;
+  return x;
+}
+
+export async function runTrainStep(o: TrainStepOptions): Promise<TrainStepResult> {
+  const h = o.size;
+  const shape = [1, 3, h, h];
+  const result: TrainStepResult = {
+    id: `train step @${h}`,
+    shapes:
+      'CycleGANModel.optimizeParameters: 2× resnet_9blocks ngf 64, 2× basic D ndf 64, instance norm, lsgan, idt 0.5, batch 1',
+    status: 'ok',
+    warmup: [],
+    samples: [],
+  };
+  const device = await requestDevice();
+  const counter = countDispatches(device);
+  let model: CycleGANModel | null = null;
+  try {
+    model = new CycleGANModel(device, { ...DEFAULT_TRAIN_OPTIONS, seed: 0 });
+    const input = { A: batch(h, 21), B: batch(h, 22), shapeA: shape, shapeB: shape };
+    await device.sync();
+    for (let i = 0; i < o.warmup + o.iters; i++) {
+      const [d0, s0] = [counter.dispatches, counter.submits];
+      const t0 = performance.now();
+      model.optimizeParameters(input);
+      const t1 = performance.now();
+      await device.fence();
+      const t2 = performance.now();
+      const s = {
+        totalMs: t2 - t0,
+        encodeMs: t1 - t0,
+        dispatches: counter.dispatches - d0,
+        submits: counter.submits - s0,
+      };
+      (i < o.warmup ? result.warmup : result.samples).push(s);
+    }
+    const mem = device.memory();
+    const pick = (f: (s: StepSample) => number) => median(result.samples.map(f));
+    Object.assign(result, {
+      sPerIter: pick((s) => s.totalMs) / 1000,
+      encodeMs: pick((s) => s.encodeMs),
+      dispatchesPerStep: pick((s) => s.dispatches),
+      submitsPerStep: pick((s) => s.submits),
+      peakBytes: mem.peakBytes,
+      liveBytesAfter: mem.liveBytes,
+      pipelinesCompiled: mem.pipelinesCompiled,
+      // Read back after timing: proves the steps computed something finite.
+      losses: await model.getCurrentLosses(),
+    });
+  } catch (e) {
+    result.status = 'error';
+    result.message = (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
+  } finally {
+    model?.dispose();
+    counter.restore();
+    device.release();
+  }
+
+  if (o.torch) {
+    const probe = await probeTorch();
+    if ('missing' in probe) result.torch = { status: 'skipped', message: probe.missing };
+    else {
+      try {
+        const r = await runTorch<{ seconds: number[]; warmup_s: number[]; threads: number; torch: string }>(
+          ['train', `--size=${h}`, `--iters=${o.iters}`, `--warmup=${o.warmup}`],
+          3600,
+        );
+        result.torch = {
+          status: 'ok',
+          sPerIter: median(r.seconds),
+          seconds: r.seconds,
+          warmupS: r.warmup_s,
+          threads: r.threads,
+          version: r.torch,
+        };
+        if (result.sPerIter) result.oursOverTorch = result.sPerIter / result.torch.sPerIter;
+      } catch (e) {
+        result.torch = { status: 'error', message: `torch_step.py: ${(e as Error).message.split('\n')[0]}` };
+      }
+    }
+  }
+  return result;
+}
