@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, variable } from '@cg/autograd';
-import { defineG, exportOnnx, type StateDict, writePth } from '@cg/cyclegan';
+import { defineG, exportOnnx, hostStateDict, type StateDict, writePth } from '@cg/cyclegan';
 import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import { loadOrt, type OrtSession } from './peer_ort.js';
 import { probeTorch, runTorch } from './torch.js';
@@ -104,8 +104,7 @@ export async function runNetwork(device: Device, o: NetworkOptions): Promise<Net
     { device, rng: new Rng(7) },
   );
   net.eval();
-  const sd: StateDict = new Map();
-  for (const [k, t] of await net.stateDictHost()) sd.set(k, { dtype: 'float32', shape: [...t.shape], data: t.data });
+  const sd = await hostStateDict(net);
 
   const runners: Runner[] = [
     {

@@ -90,11 +90,4 @@ export function randomInput(dims: number[], seed: number): Float32Array {
   return x;
 }
 
-/** Host copy of a module's state dict (for exporting networks we built and initialised ourselves). */
-export async function hostStateDict(net: nn.Module): Promise<StateDict> {
-  const sd: StateDict = new Map();
-  for (const [k, t] of await net.stateDictHost()) {
-    sd.set(k, { dtype: k.endsWith('num_batches_tracked') ? 'int64' : 'float32', shape: [...t.shape], data: t.data });
-  }
-  return sd;
-}
+export { hostStateDict } from '@cg/cyclegan';

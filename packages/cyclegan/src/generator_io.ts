@@ -77,6 +77,16 @@ function storedValues(sd: StateDict): number {
 }
 
 /** A module's weights as a checkpoint file: safetensors (ours) or zip `.pth` that torch.load reads. */
+/** A module's weights read back as a checkpoint state dict (int64 step counters, f32 the rest). */
+export async function hostStateDict(net: nn.Module): Promise<StateDict> {
+  const sd: StateDict = new Map();
+  for (const [k, t] of await net.stateDictHost()) {
+    const dtype: HostTensor['dtype'] = k.endsWith('num_batches_tracked') ? 'int64' : 'float32';
+    sd.set(k, { dtype, shape: [...t.shape], data: t.data });
+  }
+  return sd;
+}
+
 /**
  * A module's weights as a file: safetensors, PyTorch `.pth`, or an ONNX model of the network they
  * describe (`onnx` options say what the keys cannot, such as a U-Net's dropout).
@@ -86,12 +96,7 @@ export async function saveCheckpoint(
   format: 'safetensors' | 'pth' | 'onnx',
   onnx: ExportOnnxOptions = {},
 ): Promise<Uint8Array> {
-  const host = await net.stateDictHost();
-  const sd: StateDict = new Map();
-  for (const [k, t] of host) {
-    const dtype: HostTensor['dtype'] = k.endsWith('num_batches_tracked') ? 'int64' : 'float32';
-    sd.set(k, { dtype, shape: [...t.shape], data: t.data });
-  }
+  const sd = await hostStateDict(net);
   if (format === 'onnx') return exportOnnx(sd, onnx);
   return format === 'pth' ? writePth(sd) : writeSafetensors(sd, { format: 'pt' });
 }
@@ -115,8 +120,29 @@ export interface TranslateOptions {
  */
 const MIN_PADDED_SIDE = 8;
 
+/**
+ * How an image is padded to the generator's side multiple, split as evenly as the official
+ * `F.pad` call would: reflect, or replicate where a side is too small to reflect.
+ */
+export function padToMultiple(
+  W: number,
+  H: number,
+  multiple: number,
+): { pads: readonly [left: number, right: number, top: number, bottom: number]; fill: 'reflect' | 'replicate' } {
+  const padW = (multiple - (W % multiple)) % multiple;
+  const padH = (multiple - (H % multiple)) % multiple;
+  const pads = [
+    Math.floor(padW / 2),
+    padW - Math.floor(padW / 2),
+    Math.floor(padH / 2),
+    padH - Math.floor(padH / 2),
+  ] as const;
+  const canReflect = pads[0] < W && pads[1] < W && pads[2] < H && pads[3] < H;
+  return { pads, fill: canReflect ? 'reflect' : 'replicate' };
+}
+
 /** A DataError naming the image if its sides, once padded to `multiple`, are too small for the generators. */
-function checkMinSide(W: number, H: number, o: TranslateOptions): void {
+export function checkMinSide(W: number, H: number, o: TranslateOptions): void {
   const padded = (side: number) => Math.ceil(side / o.multiple) * o.multiple;
   if (padded(W) >= MIN_PADDED_SIDE && padded(H) >= MIN_PADDED_SIDE) return;
   // The smallest side that pads up to MIN_PADDED_SIDE (5 for resnets' multiple of 4).
@@ -161,14 +187,7 @@ export async function translateToFloat(
   if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
   const { width: W, height: H } = img;
   checkMinSide(W, H, o);
-  const padW = (o.multiple - (W % o.multiple)) % o.multiple;
-  const padH = (o.multiple - (H % o.multiple)) % o.multiple;
-  const pads = [
-    Math.floor(padW / 2),
-    padW - Math.floor(padW / 2),
-    Math.floor(padH / 2),
-    padH - Math.floor(padH / 2),
-  ] as const;
+  const { pads, fill } = padToMultiple(W, H, o.multiple);
   if (o.eval) net.eval();
   else net.train();
   const device = net.parameters()[0].device;
@@ -176,10 +195,7 @@ export async function translateToFloat(
     noGrad(() => {
       const chw = toTensor(img).data;
       let x = variable(Tensor.fromArray(device, chw, [1, img.channels, H, W]));
-      if (padW || padH) {
-        const canReflect = pads[0] < W && pads[1] < W && pads[2] < H && pads[3] < H;
-        x = canReflect ? F.reflectionPad2d(x, pads) : F.replicationPad2d(x, pads);
-      }
+      if (pads.some((p) => p > 0)) x = fill === 'reflect' ? F.reflectionPad2d(x, pads) : F.replicationPad2d(x, pads);
       return net.forward(x).data;
     }),
   );

@@ -8,6 +8,7 @@ export * from './diagnostics/index.js';
 export { CheckpointError, DataError, loadingFrom, OptionError, RunLockedError } from './errors.js';
 export { formatDuration } from './format.js';
 export {
+  hostStateDict,
   type LoadGeneratorOptions,
   loadGenerator,
   saveCheckpoint,

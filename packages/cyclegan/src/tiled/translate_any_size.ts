@@ -5,7 +5,7 @@ import { type RgbImage, toChannels } from '../data/image.js';
 import { resizeBicubic } from '../data/resize.js';
 import { toTensor } from '../data/transforms.js';
 import { DataError } from '../errors.js';
-import { type TranslateOptions, translateToFloat } from '../generator_io.js';
+import { checkMinSide, padToMultiple, type TranslateOptions, translateToFloat } from '../generator_io.js';
 import { emptyActivation, type HostActivation, runTiled, type TiledOptions, type TiledReport } from './executor.js';
 import { planNetwork, wholeImageBytes } from './plan.js';
 import { sourceIndex } from './tile_math.js';
@@ -43,12 +43,10 @@ export async function translateAnySize(
   let img = toChannels(image, o.input_nc as 1 | 3);
   if (o.load_size) img = resizeBicubic(img, o.load_size, o.load_size);
   const { width: W, height: H } = img;
-  const padW = (o.multiple - (W % o.multiple)) % o.multiple;
-  const padH = (o.multiple - (H % o.multiple)) % o.multiple;
-  const pl = Math.floor(padW / 2);
-  const pt = Math.floor(padH / 2);
-  const Wp = W + padW;
-  const Hp = H + padH;
+  const { pads, fill } = padToMultiple(W, H, o.multiple);
+  const [pl, pr, pt, pb] = pads;
+  const Wp = W + pl + pr;
+  const Hp = H + pt + pb;
   const device = net.parameters()[0].device;
   if (!o.forceTiled) {
     const lim = device.limits;
@@ -64,15 +62,10 @@ export async function translateAnySize(
       return { ...r, tiled: false };
     }
   }
-  if (Wp < 8 || Hp < 8) {
-    // translateToFloat's check, with its message, for images too small to tile.
-    await translateToFloat(net, img, { ...o, load_size: undefined });
-  }
+  // translateToFloat's check, with its message (the image is already resized here).
+  checkMinSide(W, H, { ...o, load_size: undefined });
   if (o.eval) net.eval();
   else net.train();
-  // translateToFloat's padding: reflect, or replicate where the image is too small to reflect.
-  const canReflect = pl < W && padW - pl < W && pt < H && padH - pt < H;
-  const fill = canReflect ? 'reflect' : 'replicate';
   const chw = toTensor(img).data;
   const input = emptyActivation(img.channels, Hp, Wp);
   for (let c = 0; c < img.channels; c++) {
