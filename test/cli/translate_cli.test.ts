@@ -203,6 +203,31 @@ describe('translate: every failure a user can reach is one line', () => {
     expect(existsSync(join(dir, 'x.png'))).toBe(false);
   });
 
+  it('an image whose tiled activations exceed --max_host_memory is refused before it runs, naming both sizes', async () => {
+    const t0 = performance.now();
+    const r = await translate(
+      [
+        '--weights',
+        WEIGHTS,
+        '--input',
+        join(PARITY, 'input_32x24.png'),
+        '--output',
+        'host.png',
+        '--max_memory',
+        '0.02',
+        '--max_host_memory',
+        '0.01',
+      ],
+      dir,
+    );
+    expect(r.code).toBe(1);
+    expect(r.lines.at(-1)).toMatch(
+      /^DataError: .*input_32x24\.png: a 32×24 image needs up to [\d.]+ KiB of host memory .* over the 10\.2 KiB budget .*--max_host_memory/,
+    );
+    expect(existsSync(join(dir, 'host.png'))).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(60_000);
+  });
+
   it('--max_pixels sets the limit', async () => {
     const line = expectOneErrorLine(await run(IMG, 'x.png', ['--max_pixels', '500']), /^DataError: /, 'input_32x24');
     expect(line).toMatch(/32×24 .* over the limit of 500 pixels/);

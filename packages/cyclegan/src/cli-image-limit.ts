@@ -1,6 +1,8 @@
 // `--max_pixels`, shared by every command that reads images: PIL's decompression-bomb limit, checked from
-// each file's header before it is decoded (data/probe.ts).
+// each file's header before it is decoded (data/probe.ts); and `--max_host_memory`, the budget for the
+// activations of images that run in tiles.
 
+import { totalmem } from 'node:os';
 import { DEFAULT_MAX_PIXELS } from './data/probe.js';
 import { OptionError } from './errors.js';
 
@@ -14,4 +16,14 @@ export function maxPixelsFrom(value: number | undefined): number {
     throw new OptionError(`--max_pixels must be a positive number of pixels, or inf for no limit (got ${maxPixels})`);
   }
   return maxPixels;
+}
+
+/** `--max_host_memory MB`: the host bytes a tiled run's activations may take; 0 means half this machine's memory. */
+export const MAX_HOST_MEMORY_OPTION = { max_host_memory: 0 };
+
+/** The host budget in bytes, checked. */
+export function maxHostBytesFrom(mb: number | undefined): number {
+  const value = mb || Math.floor(totalmem() / 2 / 2 ** 20);
+  if (!(value > 0)) throw new OptionError(`--max_host_memory must be a number of MB > 0 (got ${mb})`);
+  return value * 2 ** 20;
 }

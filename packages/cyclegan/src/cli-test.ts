@@ -1,10 +1,10 @@
 // `pnpm cyclegan test`: the official test.py for CycleGAN, writing results/<name>/test_<epoch>/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { noGrad, variable } from '@cg/autograd';
-import { type Device, Tensor, tidy } from '@cg/tensor-core';
+import type { nn } from '@cg/autograd';
+import type { Device } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
-import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
+import { MAX_HOST_MEMORY_OPTION, MAX_PIXELS_OPTION, maxHostBytesFrom, maxPixelsFrom } from './cli-image-limit.js';
 import { loadRunGenerator } from './cli-run-generators.js';
 import { UnalignedDataset } from './data/dataset.js';
 import { NodeImageSource, writePng } from './data/fs-images.js';
@@ -12,6 +12,7 @@ import { tensorToImages } from './data/grid.js';
 import { OptionError } from './errors.js';
 import { DEFAULT_TRAIN_OPTIONS } from './options.js';
 import { escapeHtml } from './svg_chart.js';
+import { generateAnySize } from './tiled/translate_any_size.js';
 
 const TEST_DEFAULTS = {
   ...DEFAULT_TRAIN_OPTIONS,
@@ -20,7 +21,12 @@ const TEST_DEFAULTS = {
   num_test: 50,
   eval: false,
   ...MAX_PIXELS_OPTION,
+  ...MAX_HOST_MEMORY_OPTION,
+  max_memory: 0,
 };
+
+/** [N, C, H, W] with another channel count: a generator keeps the size and changes the channels. */
+const shapeOut = (s: readonly number[], channels: number) => [s[0], channels, s[2], s[3]];
 
 export async function runTest(argv: string[], device: Device): Promise<void> {
   const a = parseArgs(argv, TEST_DEFAULTS as Record<string, ArgValue>) as Partial<typeof TEST_DEFAULTS>;
@@ -45,34 +51,43 @@ export async function runTest(argv: string[], device: Device): Promise<void> {
   const imgDir = join(outDir, 'images');
   await mkdir(imgDir, { recursive: true });
   const total = Math.min(o.num_test, dataset.length);
+  const maxMemory = a.max_memory ?? 0;
+  if (!(maxMemory >= 0)) throw new OptionError(`test: --max_memory must be a number of MB ≥ 0 (got ${maxMemory})`);
+  const tiledOptions = {
+    maxHostBytes: maxHostBytesFrom(a.max_host_memory),
+    maxGpuBytes: maxMemory ? maxMemory * 2 ** 20 : undefined,
+  };
   const rows: string[] = [];
   let i = 0;
+  let runs = 0;
+  let tiledRuns = 0;
   for await (const batch of dataset.epoch()) {
     if (i >= total) break;
-    const outs = tidy(() =>
-      noGrad(() => {
-        const real_A = variable(Tensor.fromArray(device, batch.A, batch.shapeA));
-        const real_B = variable(Tensor.fromArray(device, batch.B, batch.shapeB));
-        const fake_B = G_A.forward(real_A);
-        const rec_A = G_B.forward(fake_B);
-        const fake_A = G_B.forward(real_B);
-        const rec_B = G_A.forward(fake_A);
-        return {
-          real_A: real_A.data,
-          fake_B: fake_B.data,
-          rec_A: rec_A.data,
-          real_B: real_B.data,
-          fake_A: fake_A.data,
-          rec_B: rec_B.data,
-        };
-      }),
-    );
+    // Each forward takes the whole-image path when it fits and exact tiles otherwise (a --preprocess none
+    // test set keeps photos at their own size).
+    const run = async (g: nn.Module, data: Float32Array, shape: readonly number[]) => {
+      const r = await generateAnySize(g, data, shape as [1, number, number, number], tiledOptions);
+      runs++;
+      if (r.tiled) tiledRuns++;
+      return r.data;
+    };
+    const fake_B = await run(G_A, batch.A, batch.shapeA);
+    const rec_A = await run(G_B, fake_B, shapeOut(batch.shapeA, o.output_nc));
+    const fake_A = await run(G_B, batch.B, batch.shapeB);
+    const rec_B = await run(G_A, fake_A, shapeOut(batch.shapeB, o.input_nc));
+    const outs: Record<string, [Float32Array, readonly number[]]> = {
+      real_A: [batch.A, batch.shapeA],
+      fake_B: [fake_B, shapeOut(batch.shapeA, o.output_nc)],
+      rec_A: [rec_A, batch.shapeA],
+      real_B: [batch.B, batch.shapeB],
+      fake_A: [fake_A, shapeOut(batch.shapeB, o.input_nc)],
+      rec_B: [rec_B, batch.shapeB],
+    };
     const stem = basename(batch.pathsA[0], extname(batch.pathsA[0]));
     const cells: string[] = [];
-    for (const [label, t] of Object.entries(outs)) {
-      const [n, c, h, w] = t.shape;
-      const img = tensorToImages(await t.toArray(), [n, c, h, w])[0];
-      t.dispose();
+    for (const [label, [data, shape]] of Object.entries(outs)) {
+      const [n, c, h, w] = shape;
+      const img = tensorToImages(data, [n, c, h, w])[0];
       const file = `${stem}_${label}.png`;
       await writePng(join(imgDir, file), img);
       cells.push(`<td><img src="images/${escapeHtml(file)}" width="256"><br>${label}</td>`);
@@ -83,7 +98,8 @@ export async function runTest(argv: string[], device: Device): Promise<void> {
   }
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>Experiment = ${escapeHtml(o.name)}, Phase = test, Epoch = ${escapeHtml(o.epoch)}</title></head><body><table>${rows.join('\n')}</table></body></html>\n`;
   await writeFile(join(outDir, 'index.html'), html);
-  process.stderr.write(`\nwrote ${i} results to ${outDir}\n`);
+  const tiles = tiledRuns ? ` (${tiledRuns} of ${runs} generator runs in tiles)` : '';
+  process.stderr.write(`\nwrote ${i} results to ${outDir}${tiles}\n`);
   G_A.dispose();
   G_B.dispose();
 }

@@ -3,7 +3,7 @@ import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { CgError, Device } from '@cg/tensor-core';
 import { bar, parseArgs } from './cli_args.js';
-import { MAX_PIXELS_OPTION, maxPixelsFrom } from './cli-image-limit.js';
+import { MAX_HOST_MEMORY_OPTION, MAX_PIXELS_OPTION, maxHostBytesFrom, maxPixelsFrom } from './cli-image-limit.js';
 import { log } from './cli-log.js';
 import { isImageFile } from './data/files.js';
 import { fsError, fsErrorAt, NodeImageSource, writeImage } from './data/fs-images.js';
@@ -118,6 +118,7 @@ function parseTranslateArgs(argv: string[]) {
     eval: false,
     ...MAX_PIXELS_OPTION,
     max_memory: 0,
+    ...MAX_HOST_MEMORY_OPTION,
   });
   if (!a.weights || !a.input || !a.output)
     throw new OptionError('translate: --weights, --input and --output are required');
@@ -180,6 +181,8 @@ export async function cmdTranslate(argv: string[], device: Device): Promise<void
     eval: a.eval,
     // Whole-image inference when it fits; past the adapter's binding limit (or --max_memory), exact tiles.
     maxGpuBytes: maxMemory ? maxMemory * 2 ** 20 : undefined,
+    // Tiled activations live in host memory: an image that would need more than this is refused up front.
+    maxHostBytes: maxHostBytesFrom(a.max_host_memory),
   };
   const failures: string[] = [];
   let written = 0;

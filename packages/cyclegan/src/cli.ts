@@ -23,12 +23,15 @@ const USAGE = `usage: pnpm cyclegan <command> [options]
 
   train      --dataroot DIR --name NAME [--checkpoints_dir ./checkpoints] [official train options…] [--seed N] [--diagnostics false]
   test       --dataroot DIR --name NAME [--results_dir ./results] [--direction AtoB] [--num_test 50] [--epoch latest]
-  translate  --weights FILE(.pth|.safetensors) --input IMG|DIR --output IMG|DIR [--netG auto] [--ngf N] [--norm instance] [--load_size N] [--eval] [--max_memory MB]
+             [--max_memory MB] [--max_host_memory MB]: images that do not fit run in exact tiles, as translate's
+  translate  --weights FILE(.pth|.safetensors) --input IMG|DIR --output IMG|DIR [--netG auto] [--ngf N] [--norm instance] [--load_size N] [--eval] [--max_memory MB] [--max_host_memory MB]
              keeps each image's size: sides that are not a multiple of 4 (resnet; 128/256 for unet_128/unet_256) are
              reflect-padded to the next multiple, translated and cropped back, never resized; --load_size 256 resizes
              to 256×256 first, as the official test.py does. Runs in train mode like test.py unless --eval.
              Images too big for one GPU binding (or for --max_memory) run in exact tiles with halos and
-             whole-image instance-norm statistics; the output equals whole-image inference.
+             whole-image instance-norm statistics; the output equals whole-image inference. Their activations
+             live in host memory: an image needing more than --max_host_memory (default half this machine's
+             memory) is refused before it runs.
   ${EXPORT_USAGE}
   evaluate   --dataroot DIR --name NAME [--epoch latest] [--results_dir ./results] [--num_test inf] [--worst 8]
              failure-mode metrics per direction (diversity/collapse, detail, content, cycle error) on the test set

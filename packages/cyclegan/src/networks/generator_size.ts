@@ -1,4 +1,5 @@
 import { CheckpointError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { type GeneratorSpec, netGName } from '../infer.js';
 import type { Norm } from '../options.js';
 import { useBias } from './norm_layer.js';
@@ -66,10 +67,6 @@ export function generatorStateNumel(spec: GeneratorSpec): number {
   return innermost + repeated + middle(ngf * 4, ngf * 8) + middle(ngf * 2, ngf * 4) + middle(ngf, ngf * 2) + outermost;
 }
 
-function fmtBytes(n: number): string {
-  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
-}
-
 function inRange(v: number | undefined, lo: number, hi: number): boolean {
   return v !== undefined && Number.isInteger(v) && v >= lo && v <= hi;
 }
@@ -98,7 +95,7 @@ export function checkGeneratorSize(spec: GeneratorSpec, storedValues: number, so
   }
   const numel = generatorStateNumel(spec);
   if (numel * 4 > MAX_GENERATOR_BYTES) {
-    refuse(`its weights would take ${fmtBytes(numel * 4)}, above the ${fmtBytes(MAX_GENERATOR_BYTES)} limit`);
+    refuse(`its weights would take ${formatBytes(numel * 4)}, above the ${formatBytes(MAX_GENERATOR_BYTES)} limit`);
   }
   if (numel > MAX_UNBACKED_FACTOR * storedValues + UNBACKED_SLACK_VALUES) {
     refuse(`it has ${numel} weight values but the file stores only ${storedValues}`);

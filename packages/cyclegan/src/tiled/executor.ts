@@ -16,7 +16,9 @@
 import { nn } from '@cg/autograd';
 import * as K from '@cg/kernels-wgsl';
 import { ArgumentError, type Device, Tensor as T, type Tensor } from '@cg/tensor-core';
-import { planNetwork, type Step } from './plan.js';
+import { DataError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import { convWork, planNetwork, type Step, tiledHostBytes } from './plan.js';
 import {
   convInputRange,
   convTransposeInputRange,
@@ -62,6 +64,16 @@ export interface TiledOptions {
   maxBindingBytes?: number;
   /** At least this many tiles per layer (tests use it to force tiling of small images). */
   minTiles?: number;
+  /**
+   * Host bytes the activations may take at once (an upper bound is computed
+   * from the plan before anything runs); a larger image is refused with an
+   * ArgumentError instead of exhausting the process or the browser tab.
+   */
+  maxHostBytes?: number;
+  /** The image's name (its path), for the refusal message. */
+  name?: string;
+  /** Called after every tile with the convolution multiply-adds done so far and in all. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface TiledReport {
@@ -113,12 +125,29 @@ export async function runTiled(
   const device = params[0].device;
   const budget = budgetFor(device, options);
   const steps = planNetwork(net);
+  const shape = [input.C, input.H, input.W];
+  const hostBytes = tiledHostBytes(steps, shape);
+  if (options.maxHostBytes !== undefined && hostBytes > options.maxHostBytes) {
+    // A DataError: the image is the problem, so a folder batch goes on with the next one.
+    throw new DataError(
+      `${options.name ?? 'tiled'}: a ${input.W}×${input.H} image needs up to ${formatBytes(hostBytes)} of host memory for this generator's activations, ` +
+        `over the ${formatBytes(options.maxHostBytes)} budget (maxHostBytes, --max_host_memory); translate a smaller image or raise the budget`,
+    );
+  }
   device.trimPool();
   const m0 = device.memory();
   const report: TiledReport = { peakGpuBytes: m0.liveBytes + m0.pooledBytes, residentBytes: m0.liveBytes, layers: [] };
-  const ex = new Executor(device, budget, report);
+  const progress = { done: 0, total: convWork(steps, shape), report: options.onProgress };
+  const ex = new Executor(device, budget, report, progress);
   const output = await ex.run(steps, { act: input, owned: false, moments: null });
+  options.onProgress?.(progress.total, progress.total);
   return { output: output.act, report };
+}
+
+interface Progress {
+  done: number;
+  total: number;
+  report: TiledOptions['onProgress'];
 }
 
 interface Flow {
@@ -134,7 +163,15 @@ class Executor {
     private readonly device: Device,
     private readonly budget: Budget,
     private readonly report: TiledReport,
+    private readonly progress: Progress,
   ) {}
+
+  /** Credits `share` of a layer's `work` multiply-adds to the progress callback. */
+  private advance(work: number, share: number): void {
+    const p = this.progress;
+    p.done = Math.min(p.total, p.done + work * share);
+    p.report?.(p.done, p.total);
+  }
 
   private sample(): void {
     const m = this.device.memory();
@@ -221,6 +258,7 @@ class Executor {
     const [pl, pr, pt, pb] = pads;
     const Ho = Math.floor((x.H + pt + pb - kH) / sH) + 1;
     const Wo = Math.floor((x.W + pl + pr - kW) / sW) + 1;
+    const work = Ho * Wo * kH * kW * C * O;
     const wBytes = 4 * conv.weight.data.size;
     const cost = (th: number, tw: number) => {
       const inB = 4 * C * ((th - 1) * sH + kH) * ((tw - 1) * sW + kW);
@@ -241,6 +279,7 @@ class Executor {
           K.conv2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         scatterTile(y, rows.end - rows.start, cols.end - cols.start, 0, 0, rows, cols, out, moments);
+        this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
       }
     }
     this.device.trimPool();
@@ -254,6 +293,7 @@ class Executor {
     const [oH, oW] = conv.outputPadding;
     const Ho = (x.H - 1) * sH - 2 * pH + kH + oH;
     const Wo = (x.W - 1) * sW - 2 * pW + kW + oW;
+    const work = x.H * x.W * kH * kW * C * O;
     const wBytes = 4 * conv.weight.data.size;
     const cost = (th: number, tw: number) => {
       const r = convTransposeInputRange(0, th, kH, sH, pH);
@@ -281,6 +321,7 @@ class Executor {
         const yH = (th - 1) * sH + kH;
         const yW = (tw - 1) * sW + kW;
         scatterTile(y, yH, yW, rows.start + inRows.offset, cols.start + inCols.offset, rows, cols, out, moments);
+        this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
       }
     }
     this.device.trimPool();

@@ -6,6 +6,7 @@ export {
   type TiledReport,
 } from './executor.js';
 export {
+  generateAnySize,
   type TranslateAnySizeOptions,
   type TranslateAnySizeResult,
   translateAnySize,

@@ -164,3 +164,70 @@ export function wholeImageBytes(steps: Step[], shape: readonly number[]): { tota
   });
   return { total, largest };
 }
+
+/**
+ * Multiply-adds of the convolutions through `steps` from `shape`: the unit of
+ * the tiled executor's progress, so a progress bar moves with the work.
+ */
+export function convWork(steps: Step[], shape: readonly number[]): number {
+  let work = 0;
+  const visit = (list: Step[], from: [number, number, number]): [number, number, number] => {
+    let cur = from;
+    for (const step of list) {
+      if (step.kind === 'residual') cur = visit(step.body, cur);
+      else if (step.kind === 'skipConcat') {
+        const h = visit(step.head, cur);
+        const b = visit(step.body, h);
+        cur = [h[0] + b[0], b[1], b[2]];
+      } else {
+        const out = stepOutputShape(step, cur);
+        if (step.kind === 'conv' || step.kind === 'convT') {
+          const [, , kH, kW] = step.conv.weight.shape;
+          // A transposed conv does per input pixel what a conv does per output pixel.
+          const pixels = step.kind === 'conv' ? out[1] * out[2] : cur[1] * cur[2];
+          work += pixels * kH * kW * cur[0] * out[0];
+        }
+        cur = out;
+      }
+    }
+    return cur;
+  };
+  visit(steps, [shape[0], shape[1], shape[2]]);
+  return work;
+}
+
+/**
+ * Upper bound on the host bytes the tiled executor holds at once for a
+ * [C, H, W] input: the activation being read, the one being written, every
+ * skip input an enclosing residual or U-Net block keeps, and the copy an
+ * in-place step makes of an activation a skip still shares.
+ */
+export function tiledHostBytes(steps: Step[], shape: readonly number[]): number {
+  const bytes = (s: readonly number[]) => 4 * s[0] * s[1] * s[2];
+  const visit = (
+    list: Step[],
+    from: [number, number, number],
+    held: number,
+  ): { out: [number, number, number]; peak: number } => {
+    let cur = from;
+    let peak = held + bytes(cur);
+    for (const step of list) {
+      if (step.kind === 'residual') {
+        const r = visit(step.body, cur, held + bytes(cur));
+        peak = Math.max(peak, r.peak);
+        cur = r.out;
+      } else if (step.kind === 'skipConcat') {
+        const h = visit(step.head, cur, held);
+        const b = visit(step.body, h.out, held + bytes(h.out));
+        cur = [h.out[0] + b.out[0], b.out[1], b.out[2]];
+        peak = Math.max(peak, h.peak, b.peak, held + bytes(h.out) + bytes(cur));
+      } else {
+        const out = stepOutputShape(step, cur);
+        peak = Math.max(peak, held + bytes(cur) + bytes(out));
+        cur = out;
+      }
+    }
+    return { out: cur, peak };
+  };
+  return visit(steps, [shape[0], shape[1], shape[2]], 0).peak;
+}

@@ -1,5 +1,5 @@
-import type { nn } from '@cg/autograd';
-import { bucketSize } from '@cg/tensor-core';
+import { type nn, noGrad, variable } from '@cg/autograd';
+import { bucketSize, Tensor, tidy } from '@cg/tensor-core';
 import { tensorToImages } from '../data/grid.js';
 import { type RgbImage, toChannels } from '../data/image.js';
 import { resizeBicubic } from '../data/resize.js';
@@ -47,20 +47,10 @@ export async function translateAnySize(
   const [pl, pr, pt, pb] = pads;
   const Wp = W + pl + pr;
   const Hp = H + pt + pb;
-  const device = net.parameters()[0].device;
-  if (!o.forceTiled) {
-    const lim = device.limits;
-    const need = wholeImageBytes(planNetwork(net), [img.channels, Hp, Wp]);
-    const maxBinding = o.maxBindingBytes ?? lim.maxStorageBufferBindingSize;
-    // Without maxGpuBytes, every image that runs whole today still does: only the per-buffer limits decide.
-    const fits =
-      need.largest <= maxBinding &&
-      bucketSize(need.largest) <= lim.maxBufferSize &&
-      (o.maxGpuBytes === undefined || need.total <= o.maxGpuBytes);
-    if (fits) {
-      const r = await translateToFloat(net, img, { ...o, load_size: undefined });
-      return { ...r, tiled: false };
-    }
+  if (!o.forceTiled && fitsWhole(net, [img.channels, Hp, Wp], o)) {
+    const r = await translateToFloat(net, img, { ...o, load_size: undefined });
+    o.onProgress?.(1, 1);
+    return { ...r, tiled: false };
   }
   // translateToFloat's check, with its message (the image is already resized here).
   checkMinSide(W, H, { ...o, load_size: undefined });
@@ -76,6 +66,60 @@ export async function translateAnySize(
   }
   const { output, report } = await runTiled(net, input, o);
   return { data: crop(output, pl, pt, W, H), shape: [1, output.C, H, W], tiled: true, report };
+}
+
+/**
+ * Whether the whole-image forward of a [C, H, W] input fits: every tensor
+ * within one binding (`maxBindingBytes`, default the device's
+ * maxStorageBufferBindingSize) and one buffer, and, if `maxGpuBytes` is given,
+ * all of them together (the forward holds every intermediate until it
+ * returns), weights not counted.
+ */
+function fitsWhole(net: nn.Module, shape: readonly number[], o: TiledOptions): boolean {
+  const lim = net.parameters()[0].device.limits;
+  const need = wholeImageBytes(planNetwork(net), shape);
+  const maxBinding = o.maxBindingBytes ?? lim.maxStorageBufferBindingSize;
+  // Without maxGpuBytes, every image that runs whole today still does: only the per-buffer limits decide.
+  return (
+    need.largest <= maxBinding &&
+    bucketSize(need.largest) <= lim.maxBufferSize &&
+    (o.maxGpuBytes === undefined || need.total <= o.maxGpuBytes)
+  );
+}
+
+/**
+ * The generator on a float input `[1, C, H, W]` whose sides are already the
+ * generator's multiple (a test-set batch, or another generator's output, as
+ * test.py's cycle F(G(x)) does): net.forward when it fits, else the tiled
+ * executor, with the same floats. The net's train/eval mode is the caller's.
+ */
+export async function generateAnySize(
+  net: nn.Module,
+  data: Float32Array,
+  shape: readonly [1, number, number, number],
+  o: TiledOptions & { forceTiled?: boolean } = {},
+): Promise<TranslateAnySizeResult> {
+  const [, C, H, W] = shape;
+  if (!o.forceTiled && fitsWhole(net, [C, H, W], o)) {
+    const device = net.parameters()[0].device;
+    const y = tidy(() => noGrad(() => net.forward(variable(Tensor.fromArray(device, data, [1, C, H, W]))).data));
+    try {
+      const [, Co, Ho, Wo] = y.shape;
+      o.onProgress?.(1, 1);
+      return { data: await y.toArray(), shape: [1, Co, Ho, Wo], tiled: false };
+    } finally {
+      y.dispose();
+    }
+  }
+  const input: HostActivation = { C, H, W, planes: [] };
+  for (let c = 0; c < C; c++) input.planes.push(data.slice(c * H * W, (c + 1) * H * W));
+  const { output, report } = await runTiled(net, input, o);
+  return {
+    data: crop(output, 0, 0, output.W, output.H),
+    shape: [1, output.C, output.H, output.W],
+    tiled: true,
+    report,
+  };
 }
 
 /** translateAnySize as an image (tensor2im's uint8 conversion). */

@@ -136,26 +136,24 @@ describe('test command', () => {
     for (const [k, img] of d.A.entries()) await writePng(join(root, 'testA', `a${k}.png`), img);
     for (const [k, img] of d.B.entries()) await writePng(join(root, 'testB', `b${k}.png`), img);
     const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-    const res = spawnSync(
-      process.execPath,
-      [
-        cli,
-        'test',
-        '--dataroot',
-        root,
-        '--name',
-        'testcmd',
-        '--checkpoints_dir',
-        dir,
-        '--results_dir',
-        join(dir, 'results'),
-        '--crop_size',
-        '16',
-        '--num_test',
-        '2',
-      ],
-      { encoding: 'utf8', timeout: 300_000 },
-    );
+    const args = [
+      cli,
+      'test',
+      '--dataroot',
+      root,
+      '--name',
+      'testcmd',
+      '--checkpoints_dir',
+      dir,
+      '--crop_size',
+      '16',
+      '--num_test',
+      '2',
+    ];
+    const res = spawnSync(process.execPath, [...args, '--results_dir', join(dir, 'results')], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(res.status, res.stderr).toBe(0);
     const images = await readdir(join(dir, 'results', 'testcmd', 'test_latest', 'images'));
     const expected = ['a0', 'a1'].flatMap((s) =>
@@ -164,5 +162,27 @@ describe('test command', () => {
     expect(images.sort()).toEqual(expected.sort());
     const html = await readFile(join(dir, 'results', 'testcmd', 'test_latest', 'index.html'), 'utf8');
     expect(html).toContain('a1_fake_B.png');
+
+    // 0.02 MB is below every whole-image forward here: all four generator runs per image go through tiles.
+    const tiledRes = spawnSync(
+      process.execPath,
+      [...args, '--results_dir', join(dir, 'tiled'), '--max_memory', '0.02'],
+      {
+        encoding: 'utf8',
+        timeout: 300_000,
+      },
+    );
+    expect(tiledRes.status, tiledRes.stderr).toBe(0);
+    expect(tiledRes.stderr).toMatch(/8 of 8 generator runs in tiles/);
+    const { decodeImage } = await import('../../src/data/fs-images.js');
+    for (const file of expected) {
+      const read = async (root: string) =>
+        decodeImage(await readFile(join(root, 'testcmd', 'test_latest', 'images', file)), file);
+      const a = await read(join(dir, 'results'));
+      const b = await read(join(dir, 'tiled'));
+      let maxLevel = 0;
+      for (let i = 0; i < a.data.length; i++) maxLevel = Math.max(maxLevel, Math.abs(a.data[i] - b.data[i]));
+      expect(maxLevel, file).toBeLessThanOrEqual(1);
+    }
   });
 });

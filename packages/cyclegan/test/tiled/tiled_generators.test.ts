@@ -11,7 +11,7 @@ import {
   UnetGenerator,
 } from '../../src/index.js';
 import type { Norm } from '../../src/options.js';
-import { planNetwork, wholeImageBytes } from '../../src/tiled/plan.js';
+import { convWork, planNetwork, tiledHostBytes, wholeImageBytes } from '../../src/tiled/plan.js';
 
 let device: Device;
 beforeAll(async () => {
@@ -217,6 +217,48 @@ describe('tiled U-Net generator equals whole-image inference', () => {
       tiled.dispose();
     });
   }
+});
+
+describe('tiled progress and host budget', () => {
+  it("progress rises with the conv work, tile by tile, and ends at the whole network's multiply-adds", async () => {
+    const net = build('instance', 1, 4, 6);
+    const image = seededImage(40, 36, 2);
+    const seen: [number, number][] = [];
+    await translateAnySize(net, image, {
+      multiple: 4,
+      input_nc: 3,
+      eval: true,
+      forceTiled: true,
+      minTiles: 4,
+      onProgress: (done, total) => seen.push([done, total]),
+    });
+    // 40×36 is already a multiple of 4: the executor sees the image as it is.
+    const total = convWork(planNetwork(net), [3, 36, 40]);
+    // Two 7×7 convs at 4 and 3 channels dominate; the count is the textbook one for the first.
+    expect(total).toBeGreaterThan(36 * 40 * 49 * 3 * 4);
+    expect(seen.length).toBeGreaterThan(4 * 8); // at least minTiles per conv layer
+    for (const [, t] of seen) expect(t).toBe(total);
+    for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
+    expect(seen.at(-1)![0]).toBe(total);
+    net.dispose();
+  });
+
+  it('an image over maxHostBytes is refused before any GPU work, with the bytes it needs', async () => {
+    const net = build('instance', 2, 8, 5);
+    const image = seededImage(96, 80, 9);
+    const need = tiledHostBytes(planNetwork(net), [3, 80, 96]);
+    // The first 8-channel activation at full size, read while the next one is written, is a lower bound.
+    expect(need).toBeGreaterThanOrEqual(4 * 8 * 80 * 96 * 2);
+    const compiled = device.memory().pipelinesCompiled;
+    const o = { multiple: 4, input_nc: 3, eval: true, forceTiled: true };
+    await expect(translateAnySize(net, image, { ...o, maxHostBytes: need - 1 })).rejects.toThrow(
+      /a 96×80 image needs up to [\d.]+ [KM]iB of host memory .* over the [\d.]+ [KM]iB budget/,
+    );
+    expect(device.memory().pipelinesCompiled).toBe(compiled);
+    const ok = await translateAnySize(net, image, { ...o, maxHostBytes: need });
+    expect(ok.tiled).toBe(true);
+    net.dispose();
+  });
 });
 
 describe('whole-image size estimate', () => {
