@@ -14,7 +14,6 @@ export {
   saveCheckpoint,
   sizeMultiple,
   type TranslateOptions,
-  translateImage as translate,
   translateImage,
   translateToFloat,
 } from './generator_io.js';
@@ -39,6 +38,8 @@ export * from './options.js';
 export { type LogPoint, type ReportInput, renderReport } from './report.js';
 export { LrScheduler, learningRateAt } from './scheduler.js';
 export * from './tiled/index.js';
+/** Any image at its own size: the whole-image forward when it fits, exact tiles otherwise. */
+export { translateImageAnySize as translate } from './tiled/index.js';
 export {
   checkpointPath,
   type TrainerIO,
