@@ -13,6 +13,7 @@ import { measurePair, type PairOptions, type PairResult, type SideResult } from 
 import { type NetworkResult, runNetwork } from './network.js';
 import { loadOurs, type Ours } from './ours.js';
 import { loadTfjs, type TfjsPeer } from './peer_tfjs.js';
+import { formatTiled, runTiledCase, TILED_TITLE, type TiledCase, type TiledRow } from './tiled.js';
 import { runTrainStep, type TrainStepResult } from './train_step.js';
 
 interface Cli {
@@ -42,7 +43,26 @@ const USAGE = `usage: pnpm bench [options]
   --list         print the case names and exit
 
 The fma ceiling rows run whenever a GFLOP/s row does (they are what %fma divides by).
-Network rows: --filter network; training rows: --filter train; both skipped by --quick.`;
+Network rows: --filter network; training rows: --filter train; both skipped by --quick.
+Any-size rows (tiled vs whole image, and with --big 2048×1536 and 4032×3024): only with --filter tiled.`;
+
+/**
+ * Where both paths run, 16 MiB tiles against the whole image (the overhead);
+ * with --big, photo sizes only tiles can hold at a practical budget.
+ */
+function tiledPlan(big: boolean): TiledCase[] {
+  const both = { ngf: 8, budgetMiB: 16, whole: true };
+  return [
+    { ...both, width: 512, height: 384, runs: 3 },
+    { ...both, width: 1024, height: 768, runs: 2 },
+    ...(big
+      ? [
+          { width: 2048, height: 1536, ngf: 8, budgetMiB: 64, whole: false, runs: 1 },
+          { width: 4032, height: 3024, ngf: 8, budgetMiB: 64, whole: false, runs: 1 },
+        ]
+      : []),
+  ];
+}
 
 function parseArgs(argv: string[]): Cli & { list: boolean } {
   const cli = {
@@ -377,6 +397,8 @@ async function main(): Promise<void> {
   // Whole-network and training rows: heavy, so not under --quick; the bigger sizes only with --big.
   const networkSizes = cli.quick ? [] : [128, ...(cli.big ? [256] : [])].filter((h) => matches(networkId(h)));
   const trainSizes = cli.quick ? [] : [64, ...(cli.big ? [128] : [])].filter((h) => matches(trainId(h)));
+  // Any-size rows only when a filter names them: they take minutes.
+  const tiledCases = cli.filters.some((f) => 'tiled'.includes(f) || f.includes('tiled')) ? tiledPlan(cli.big) : [];
   // The FMA ceiling runs whenever something is reported as a fraction of it.
   const ceilings = all.filter((c) => c.group === 'ceiling');
   if (cases.some((c) => c.flops) || networkSizes.length || ceilings.some((c) => matches(`${c.group} ${c.id}`))) {
@@ -388,7 +410,8 @@ async function main(): Promise<void> {
     for (const h of trainSizes) console.log(`${trainId(h)}  [train]  CycleGANModel.optimizeParameters vs torch CPU`);
     return;
   }
-  if (!cases.length && !networkSizes.length && !trainSizes.length) {
+  if (cli.list) for (const c of tiledCases) console.log(`tiled ${c.width}×${c.height} ngf ${c.ngf}  [tiled]`);
+  if (!cases.length && !networkSizes.length && !trainSizes.length && !tiledCases.length) {
     throw new Error(`no case matches --filter ${cli.filters.join(',')} (see --list)`);
   }
 
@@ -539,8 +562,16 @@ async function main(): Promise<void> {
       training.push(r);
       printTrain(r);
     }
+    const tiled: TiledRow[] = [];
+    for (const c of tiledCases) {
+      if (!tiled.length) console.log(`\n${TILED_TITLE}`);
+      ours.device.trimPool();
+      const r = await runTiledCase(ours.device, { ...c, runs: cli.runs ?? c.runs });
+      tiled.push(r);
+      console.log(formatTiled(r));
+    }
     const seconds = (Date.now() - started) / 1000;
-    if (network.length || training.length) console.log(`\ntotal ${seconds.toFixed(0)} s`);
+    if (network.length || training.length || tiled.length) console.log(`\ntotal ${seconds.toFixed(0)} s`);
 
     const timestamp = new Date(started).toISOString();
     const report = {
@@ -566,6 +597,7 @@ async function main(): Promise<void> {
       cases: rows,
       network,
       trainingStep: training,
+      tiled,
     };
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
     mkdirSync(dir, { recursive: true });

@@ -139,10 +139,12 @@ export async function runTiled(
   const report: TiledReport = { peakGpuBytes: m0.liveBytes + m0.pooledBytes, residentBytes: m0.liveBytes, layers: [] };
   const progress = { done: 0, total: convWork(steps, shape), report: options.onProgress };
   const ex = new Executor(device, budget, report, progress);
-  const output = await ex.run(steps, { act: input, owned: false, moments: null });
+  const output = materialize(await ex.run(steps, { act: input, owned: false, moments: null }));
   options.onProgress?.(progress.total, progress.total);
   return { output: output.act, report };
 }
+
+type TileCost = (th: number, tw: number) => { largest: number; total: number };
 
 interface Progress {
   done: number;
@@ -156,6 +158,19 @@ interface Flow {
   owned: boolean;
   /** Whole-image per-channel moments of `act`, when the step that made it collected them. */
   moments: ChannelMoments | null;
+  /**
+   * A norm and/or activation not yet applied to `act`: the next convolution
+   * applies it while gathering its tiles, so the network's IN→ReLU chains cost
+   * no pass of their own over the activation.
+   */
+  pending?: Pending;
+}
+
+/** y = v·scale[c] + shift[c], then ReLU (slope 0) or LeakyReLU (slope) unless slope is null. */
+interface Pending {
+  scale: Float64Array;
+  shift: Float64Array;
+  slope: number | null;
 }
 
 class Executor {
@@ -187,53 +202,67 @@ class Executor {
   private async step(step: Step, f: Flow): Promise<Flow> {
     switch (step.kind) {
       case 'conv':
-        return this.conv(step, f.act);
+        return this.conv(step, f);
       case 'convT':
-        return this.convT(step.conv, f.act);
+        return this.convT(step.conv, f);
       case 'residual': {
-        const body = await this.run(step.body, { ...f, owned: false });
+        // x is read twice (the body's input and the add), so its pending steps are applied once here.
+        const x = materialize(f);
+        const body = await this.run(step.body, { ...x, owned: false });
         const out = body.owned ? body.act : cloneActivation(body.act);
-        for (let c = 0; c < out.C; c++) {
-          const y = out.planes[c];
-          const x = f.act.planes[c];
-          for (let i = 0; i < y.length; i++) y[i] = x[i] + y[i];
-        }
+        addInto(out, x.act, body.pending);
         return { act: out, owned: true, moments: null };
       }
       case 'skipConcat': {
-        const h = await this.run(step.head, f);
-        const b = await this.run(step.body, { ...h, owned: false });
+        const h = materialize(await this.run(step.head, f));
+        const b = materialize(await this.run(step.body, { ...h, owned: false }));
         const skip = h.owned ? h.act.planes : h.act.planes.map((q) => q.slice());
         const inner = b.act.planes.map((q) => (skip.includes(q) ? q.slice() : q));
         const act = { C: h.act.C + b.act.C, H: b.act.H, W: b.act.W, planes: [...skip, ...inner] };
         return { act, owned: true, moments: null };
       }
-      case 'norm':
-        return mapInPlace(f, await normalizer(step.norm, f));
-      case 'relu':
-        return mapInPlace(f, () => (v) => Math.max(v, 0));
-      case 'leakyRelu': {
-        const a = step.slope;
-        return mapInPlace(f, () => (v) => (v > 0 ? v : a * v));
+      case 'norm': {
+        const x = materialize(f);
+        return { ...x, moments: null, pending: { ...(await normalizer(step.norm, x)), slope: null } };
       }
+      case 'relu':
+        return withActivation(f, 0);
+      case 'leakyRelu':
+        return withActivation(f, step.slope);
       case 'tanh':
-        return mapInPlace(f, () => Math.tanh);
+        return mapInPlace(materialize(f), () => Math.tanh);
       case 'sigmoid':
-        return mapInPlace(f, () => (v) => 1 / (1 + Math.exp(-v)));
+        return mapInPlace(materialize(f), () => (v) => 1 / (1 + Math.exp(-v)));
       case 'dropout':
-        return dropoutStep(step.dropout, f);
+        return dropoutStep(step.dropout, materialize(f));
     }
   }
 
-  /** Smallest grid (rows × columns of tiles) whose every tile fits the budget. */
-  private grid(outH: number, outW: number, cost: (th: number, tw: number) => { largest: number; total: number }) {
+  /**
+   * Smallest grid (rows × columns of tiles) whose tiles fit the budget, and
+   * how many tiles may be on the GPU at once (`depth`): two when the layer
+   * needs several tiles anyway and two fit, so the host gathers and scatters
+   * one tile while the GPU runs the next.
+   */
+  private grid(outH: number, outW: number, cost: TileCost): { ny: number; nx: number; bytes: number; depth: number } {
+    const whole = cost(outH, outW);
+    const oneTile = whole.largest <= this.budget.binding && whole.total <= this.budget.total;
+    if (oneTile && this.budget.minTiles <= 1) return { ny: 1, nx: 1, bytes: whole.total, depth: 1 };
+    try {
+      return { ...this.gridAt(outH, outW, cost, 2), depth: 2 };
+    } catch {
+      return { ...this.gridAt(outH, outW, cost, 1), depth: 1 };
+    }
+  }
+
+  private gridAt(outH: number, outW: number, cost: TileCost, depth: number) {
     let ny = 1;
     let nx = 1;
     // A layer smaller than minTiles pixels (a U-Net's bottleneck) gets one tile per pixel at most.
     const minTiles = Math.min(this.budget.minTiles, outH * outW);
     const fits = () => {
       const c = cost(Math.ceil(outH / ny), Math.ceil(outW / nx));
-      return c.largest <= this.budget.binding && c.total <= this.budget.total && ny * nx >= minTiles;
+      return c.largest <= this.budget.binding && depth * c.total <= this.budget.total && ny * nx >= minTiles;
     };
     while (!fits()) {
       const th = Math.ceil(outH / ny);
@@ -251,7 +280,8 @@ class Executor {
     return { ny, nx, bytes: cost(Math.ceil(outH / ny), Math.ceil(outW / nx)).total };
   }
 
-  private async conv(step: Extract<Step, { kind: 'conv' }>, x: HostActivation): Promise<Flow> {
+  private async conv(step: Extract<Step, { kind: 'conv' }>, f: Flow): Promise<Flow> {
+    const x = f.act;
     const { conv, fill, pads } = step;
     const [O, C, kH, kW] = conv.weight.shape;
     const [sH, sW] = conv.stride;
@@ -270,23 +300,28 @@ class Executor {
     this.report.layers.push({ kind: 'conv', out: [O, Ho, Wo], tiles: [g.ny, g.nx], tileBytes: Math.round(g.bytes) });
     const out = emptyActivation(O, Ho, Wo);
     const moments = emptyMoments(O);
+    const inFlight = new InFlight(g.depth);
     for (const rows of splitRange(Ho, g.ny)) {
       const inRows = convInputRange(rows.start, rows.end, kH, sH, pt);
       for (const cols of splitRange(Wo, g.nx)) {
         const inCols = convInputRange(cols.start, cols.end, kW, sW, pl);
-        const tile = gatherTile(x, inRows, inCols, fill);
-        const y = await this.onGpu(tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
+        const tile = gatherTile(x, inRows, inCols, fill, f.pending);
+        const y = this.onGpu(tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
           K.conv2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
-        scatterTile(y, rows.end - rows.start, cols.end - cols.start, 0, 0, rows, cols, out, moments);
-        this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
+        await inFlight.add(y, (yv) => {
+          scatterTile(yv, rows.end - rows.start, cols.end - cols.start, 0, 0, rows, cols, out, moments);
+          this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
+        });
       }
     }
+    await inFlight.drain();
     this.device.trimPool();
     return { act: out, owned: true, moments };
   }
 
-  private async convT(conv: nn.ConvTranspose2d, x: HostActivation): Promise<Flow> {
+  private async convT(conv: nn.ConvTranspose2d, f: Flow): Promise<Flow> {
+    const x = f.act;
     const [C, O, kH, kW] = conv.weight.shape;
     const [sH, sW] = conv.stride;
     const [pH, pW] = conv.padding;
@@ -308,22 +343,26 @@ class Executor {
     this.report.layers.push({ kind: 'convT', out: [O, Ho, Wo], tiles: [g.ny, g.nx], tileBytes: Math.round(g.bytes) });
     const out = emptyActivation(O, Ho, Wo);
     const moments = emptyMoments(O);
+    const inFlight = new InFlight(g.depth);
     for (const rows of splitRange(Ho, g.ny)) {
       const inRows = convTransposeInputRange(rows.start, rows.end, kH, sH, pH);
       for (const cols of splitRange(Wo, g.nx)) {
         const inCols = convTransposeInputRange(cols.start, cols.end, kW, sW, pW);
-        const tile = gatherTile(x, inRows, inCols, 'zeros');
+        const tile = gatherTile(x, inRows, inCols, 'zeros', f.pending);
         const th = inRows.end - inRows.start;
         const tw = inCols.end - inCols.start;
-        const y = await this.onGpu(tile, [1, C, th, tw], (t) =>
+        const y = this.onGpu(tile, [1, C, th, tw], (t) =>
           K.convTranspose2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         const yH = (th - 1) * sH + kH;
         const yW = (tw - 1) * sW + kW;
-        scatterTile(y, yH, yW, rows.start + inRows.offset, cols.start + inCols.offset, rows, cols, out, moments);
-        this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
+        await inFlight.add(y, (yv) => {
+          scatterTile(yv, yH, yW, rows.start + inRows.offset, cols.start + inCols.offset, rows, cols, out, moments);
+          this.advance(work, ((rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo));
+        });
       }
     }
+    await inFlight.drain();
     this.device.trimPool();
     return { act: out, owned: true, moments };
   }
@@ -346,6 +385,33 @@ class Executor {
   }
 }
 
+/**
+ * At most `depth` tiles between upload and scatter. Scatters run in launch
+ * order (each waits for the one before), so the moments merge in the same
+ * order on every run and the output does not depend on timing.
+ */
+class InFlight {
+  private tail: Promise<void> = Promise.resolve();
+  private readonly waiting: Promise<void>[] = [];
+
+  constructor(private readonly depth: number) {}
+
+  /** Queues `scatter(result)` after the earlier tiles' scatters; waits while `depth` tiles are out. */
+  async add(result: Promise<Float32Array>, scatter: (y: Float32Array) => void): Promise<void> {
+    const prev = this.tail;
+    this.tail = Promise.all([prev, result]).then(([, y]) => scatter(y));
+    // Awaited below or by drain(); this only keeps an early failure from being reported as unhandled.
+    this.tail.catch(() => {});
+    this.waiting.push(this.tail);
+    if (this.waiting.length >= this.depth) await this.waiting.shift();
+  }
+
+  async drain(): Promise<void> {
+    this.waiting.length = 0;
+    await this.tail;
+  }
+}
+
 export function emptyActivation(C: number, H: number, W: number): HostActivation {
   const planes: Float32Array[] = [];
   for (let c = 0; c < C; c++) planes.push(new Float32Array(H * W));
@@ -364,7 +430,13 @@ function emptyMoments(C: number): ChannelMoments {
  * The `[1, C, rows, cols]` tile of `x` for input coordinates `rows` × `cols`
  * (which may reach outside the image), filled as the layer's padding says.
  */
-export function gatherTile(x: HostActivation, rows: Range, cols: Range, fill: FillMode): Float32Array {
+export function gatherTile(
+  x: HostActivation,
+  rows: Range,
+  cols: Range,
+  fill: FillMode,
+  pending?: Pending,
+): Float32Array {
   const th = rows.end - rows.start;
   const tw = cols.end - cols.start;
   const rowSrc = Int32Array.from({ length: th }, (_, i) => sourceIndex(rows.start + i, x.H, fill));
@@ -386,9 +458,70 @@ export function gatherTile(x: HostActivation, rows: Range, cols: Range, fill: Fi
         const s = colSrc[j];
         if (s >= 0) out[dst + j] = plane[src + s];
       }
+      // Zero padding pads the transformed activation: only values taken from the image are transformed.
+      if (pending) {
+        const a = pending.scale[c];
+        const b = pending.shift[c];
+        const slope = pending.slope;
+        for (let j = 0; j < tw; j++) {
+          if (colSrc[j] < 0) continue;
+          const v = out[dst + j] * a + b;
+          out[dst + j] = slope === null || v > 0 ? v : slope * v;
+        }
+      }
     }
   }
   return out;
+}
+
+/** The flow with its pending norm/activation applied (in place when the activation is ours). */
+function materialize(f: Flow): Flow {
+  const p = f.pending;
+  if (!p) return f;
+  const act = f.owned ? f.act : emptyActivation(f.act.C, f.act.H, f.act.W);
+  for (let c = 0; c < act.C; c++) {
+    const x = f.act.planes[c];
+    const y = act.planes[c];
+    const a = p.scale[c];
+    const b = p.shift[c];
+    if (p.slope === null) for (let i = 0; i < x.length; i++) y[i] = x[i] * a + b;
+    else {
+      const slope = p.slope;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i] * a + b;
+        y[i] = v > 0 ? v : slope * v;
+      }
+    }
+  }
+  return { act, owned: true, moments: null };
+}
+
+/** ReLU (slope 0) or LeakyReLU after whatever is pending, itself left pending. */
+function withActivation(f: Flow, slope: number): Flow {
+  const base = f.pending?.slope === null ? f : materialize(f);
+  const C = base.act.C;
+  const pending = base.pending ?? { scale: new Float64Array(C).fill(1), shift: new Float64Array(C), slope: null };
+  return { ...base, moments: null, pending: { ...pending, slope } };
+}
+
+/** out += x, where out's values still need `pending` (the block's last norm) applied first. */
+function addInto(out: HostActivation, x: HostActivation, pending: Pending | undefined): void {
+  for (let c = 0; c < out.C; c++) {
+    const y = out.planes[c];
+    const xs = x.planes[c];
+    if (!pending) {
+      for (let i = 0; i < y.length; i++) y[i] = xs[i] + y[i];
+      continue;
+    }
+    const a = pending.scale[c];
+    const b = pending.shift[c];
+    const slope = pending.slope;
+    for (let i = 0; i < y.length; i++) {
+      let v = y[i] * a + b;
+      if (slope !== null && v <= 0) v *= slope;
+      y[i] = xs[i] + v;
+    }
+  }
 }
 
 /**
@@ -475,7 +608,7 @@ function mapInPlace(f: Flow, perChannel: (c: number) => (v: number) => number): 
 async function normalizer(
   norm: nn.InstanceNorm2d | nn.BatchNorm2d,
   f: Flow,
-): Promise<(c: number) => (v: number) => number> {
+): Promise<{ scale: Float64Array; shift: Float64Array }> {
   const C = f.act.C;
   const useRunning = norm.trackRunningStats && !norm.training;
   let mean: ArrayLike<number>;
@@ -497,11 +630,7 @@ async function normalizer(
     scale[c] = w / Math.sqrt(variance[c] + norm.eps);
     shift[c] = (bias ? bias[c] : 0) - mean[c] * scale[c];
   }
-  return (c) => {
-    const a = scale[c];
-    const b = shift[c];
-    return (v) => v * a + b;
-  };
+  return { scale, shift };
 }
 
 /**
