@@ -1,5 +1,6 @@
 export { type AdapterSummary, Device, type DeviceOptions, type MemoryStats } from './device.js';
 export { ArgumentError, CgError, DeviceError, fmtShape, LifetimeError, ShapeError } from './errors.js';
+export { StepPacer } from './pacer.js';
 export { BufferPool, bucketSize, type PoolStats } from './pool.js';
 export { Rng } from './random.js';
 export { keep, tidy } from './scope.js';
