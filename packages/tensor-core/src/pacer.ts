@@ -26,16 +26,21 @@ export class StepPacer {
     private readonly window = 3,
   ) {}
 
-  /** Resolves when every submitted step is done; call right after submitting one step. */
-  async wait(): Promise<void> {
+  /**
+   * Resolves when every submitted step is done; call right after submitting
+   * one step. `ask` replaces the fence when the step ends in a readback
+   * (`() => tensor.toArray()`), whose result is returned.
+   */
+  async wait<T = void>(ask?: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
     this.device.flush();
     const expected = this.recent.length ? Math.min(...this.recent) : 0;
     const nap = this.fraction * expected;
     if (nap >= 1) await new Promise((resolve) => setTimeout(resolve, nap));
-    await this.device.fence();
+    const result = ask ? await ask() : ((await this.device.fence()) as T);
     this.recent.push(performance.now() - t0);
     if (this.recent.length > this.window) this.recent.shift();
+    return result;
   }
 
   /** Forget the measured times (the work per step changed, e.g. a new image size). */

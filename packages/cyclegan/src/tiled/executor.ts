@@ -15,7 +15,7 @@
  */
 import { nn } from '@cg/autograd';
 import * as K from '@cg/kernels-wgsl';
-import { ArgumentError, type Device, Tensor as T, type Tensor } from '@cg/tensor-core';
+import { ArgumentError, type Device, StepPacer, Tensor as T, type Tensor } from '@cg/tensor-core';
 import { DataError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { convWork, planNetwork, type Step, tiledHostBytes } from './plan.js';
@@ -301,12 +301,13 @@ class Executor {
     const out = emptyActivation(O, Ho, Wo);
     const moments = emptyMoments(O);
     const inFlight = new InFlight(g.depth);
+    const pacer = new StepPacer(this.device);
     for (const rows of splitRange(Ho, g.ny)) {
       const inRows = convInputRange(rows.start, rows.end, kH, sH, pt);
       for (const cols of splitRange(Wo, g.nx)) {
         const inCols = convInputRange(cols.start, cols.end, kW, sW, pl);
         const tile = gatherTile(x, inRows, inCols, fill, f.pending);
-        const y = this.onGpu(tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
+        const y = this.onGpu(pacer, tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
           K.conv2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         await inFlight.add(y, (yv) => {
@@ -344,6 +345,7 @@ class Executor {
     const out = emptyActivation(O, Ho, Wo);
     const moments = emptyMoments(O);
     const inFlight = new InFlight(g.depth);
+    const pacer = new StepPacer(this.device);
     for (const rows of splitRange(Ho, g.ny)) {
       const inRows = convTransposeInputRange(rows.start, rows.end, kH, sH, pH);
       for (const cols of splitRange(Wo, g.nx)) {
@@ -351,7 +353,7 @@ class Executor {
         const tile = gatherTile(x, inRows, inCols, 'zeros', f.pending);
         const th = inRows.end - inRows.start;
         const tw = inCols.end - inCols.start;
-        const y = this.onGpu(tile, [1, C, th, tw], (t) =>
+        const y = this.onGpu(pacer, tile, [1, C, th, tw], (t) =>
           K.convTranspose2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         const yH = (th - 1) * sH + kH;
@@ -368,7 +370,12 @@ class Executor {
   }
 
   /** Uploads a tile, runs one kernel on it and downloads the result; nothing stays on the GPU. */
-  private async onGpu(tile: Float32Array, shape: number[], kernel: (t: Tensor) => Tensor): Promise<Float32Array> {
+  private async onGpu(
+    pacer: StepPacer,
+    tile: Float32Array,
+    shape: number[],
+    kernel: (t: Tensor) => Tensor,
+  ): Promise<Float32Array> {
     const t = T.fromArray(this.device, tile, shape);
     let y: Tensor;
     try {
@@ -378,7 +385,8 @@ class Executor {
       t.dispose();
     }
     try {
-      return await y.toArray();
+      // The tiles of a layer cost the same: sleep through most of one instead of letting dawn.node poll.
+      return await pacer.wait(() => y.toArray());
     } finally {
       y.dispose();
     }
