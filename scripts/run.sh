@@ -11,6 +11,7 @@ case "${1:-}" in
     pnpm --silent lint
     pnpm --silent check:deps
     pnpm --silent test:unit "$@"
+    pnpm --silent test:kernels-unchecked
     pnpm --silent test:browser
     ;;
   *) echo "usage: scripts/run.sh demo|test" >&2; exit 2 ;;

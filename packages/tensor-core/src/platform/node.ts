@@ -1,7 +1,7 @@
 // The only file that touches Dawn (the `webgpu` package).
 import { create } from 'webgpu';
 import { type AdapterSummary, Device } from '../device.js';
-import { DeviceError } from '../errors.js';
+import { ArgumentError, DeviceError } from '../errors.js';
 import { isSoftwareAdapter, requiredLimits } from './limits.js';
 
 export {
@@ -31,14 +31,33 @@ export interface NodeDeviceOptions {
    */
   attempts?: readonly ('gpu' | 'core' | 'compat')[];
   dumpWgsl?: boolean;
-  /** Extra Dawn toggles for experiments (`CG_DAWN_FEATURES` adds to them): e.g. ['disable_robustness']. */
+  /** Extra Dawn toggles for experiments (`CG_DAWN_FEATURES` adds to them): e.g. ['skip_validation']. */
   dawnFeatures?: readonly string[];
+  /**
+   * false: Dawn does not clamp every storage-buffer access (its robustness
+   * transform), which made the generator forward ~1.5× faster on lavapipe.
+   * For trusted runs only: an out-of-bounds access would then read or write
+   * another buffer instead of being clamped. Our kernels guard their own
+   * indices, every dispatch's shapes are checked before it is recorded, and CI
+   * runs the kernel suite with it off. Default true; `CG_ROBUSTNESS=off` sets
+   * it false.
+   */
+  robustness?: boolean;
+}
+
+function robustnessFrom(options: NodeDeviceOptions): boolean {
+  if (options.robustness !== undefined) return options.robustness;
+  const env = process.env.CG_ROBUSTNESS;
+  if (env === undefined || env === '' || env === 'on') return true;
+  if (env === 'off') return false;
+  throw new ArgumentError(`CG_ROBUSTNESS must be on or off (got ${JSON.stringify(env)})`);
 }
 
 function dawnToggles(options: NodeDeviceOptions): string[] {
   const features = [...(options.dawnFeatures ?? []), ...(process.env.CG_DAWN_FEATURES?.split(',') ?? [])].filter(
     Boolean,
   );
+  if (!robustnessFrom(options)) features.push('disable_robustness');
   return features.length ? [`enable-dawn-features=${['allow_unsafe_apis', ...features].join(',')}`] : [];
 }
 
@@ -67,6 +86,7 @@ function newInstance(flags: string[]): Instance {
 export async function requestDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
   const attempts = options.attempts ?? ['gpu', 'core'];
+  const toggles = dawnToggles(options); // before the attempts: a bad CG_ROBUSTNESS is the user's error, not an adapter's
   const tried: string[] = [];
   let vulkan: Instance | null = null;
   let software: GPUAdapter | null = null;
@@ -74,7 +94,7 @@ export async function requestDevice(options: NodeDeviceOptions = {}): Promise<De
   for (const attempt of attempts) {
     try {
       if (attempt === 'gpu' || attempt === 'core') {
-        vulkan ??= newInstance(dawnToggles(options));
+        vulkan ??= newInstance(toggles);
         const adapter = await vulkan.requestAdapter({ powerPreference: 'high-performance' });
         if (!adapter) {
           tried.push(`${attempt}: requestAdapter() returned null`);
