@@ -29,12 +29,13 @@ export class StepPacer {
   /**
    * Resolves when every submitted step is done; call right after submitting
    * one step. `ask` replaces the fence when the step ends in a readback
-   * (`() => tensor.toArray()`), whose result is returned.
+   * (`() => tensor.toArray()`), whose result is returned. `guessMs` is the
+   * expected time while nothing has been measured yet (0: fence at once).
    */
-  async wait<T = void>(ask?: () => Promise<T>): Promise<T> {
+  async wait<T = void>(ask?: () => Promise<T>, guessMs = 0): Promise<T> {
     const t0 = performance.now();
     this.device.flush();
-    const expected = this.recent.length ? Math.min(...this.recent) : 0;
+    const expected = this.recent.length ? Math.min(...this.recent) : guessMs;
     const nap = this.fraction * expected;
     if (nap >= 1) await new Promise((resolve) => setTimeout(resolve, nap));
     const result = ask ? await ask() : ((await this.device.fence()) as T);

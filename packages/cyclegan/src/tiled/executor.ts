@@ -181,6 +181,9 @@ class Executor {
     private readonly progress: Progress,
   ) {}
 
+  /** Fastest conv rate measured on a tile so far (multiply-adds per ms), for the pacer's first guess per layer. */
+  private macsPerMs = 0;
+
   /** Credits `share` of a layer's `work` multiply-adds to the progress callback. */
   private advance(work: number, share: number): void {
     const p = this.progress;
@@ -307,7 +310,8 @@ class Executor {
       for (const cols of splitRange(Wo, g.nx)) {
         const inCols = convInputRange(cols.start, cols.end, kW, sW, pl);
         const tile = gatherTile(x, inRows, inCols, fill, f.pending);
-        const y = this.onGpu(pacer, tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
+        const tileWork = (work * (rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo);
+        const y = this.onGpu(pacer, tileWork, tile, [1, C, inRows.end - inRows.start, inCols.end - inCols.start], (t) =>
           K.conv2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         await inFlight.add(y, (yv) => {
@@ -353,7 +357,8 @@ class Executor {
         const tile = gatherTile(x, inRows, inCols, 'zeros', f.pending);
         const th = inRows.end - inRows.start;
         const tw = inCols.end - inCols.start;
-        const y = this.onGpu(pacer, tile, [1, C, th, tw], (t) =>
+        const tileWork = (work * (rows.end - rows.start) * (cols.end - cols.start)) / (Ho * Wo);
+        const y = this.onGpu(pacer, tileWork, tile, [1, C, th, tw], (t) =>
           K.convTranspose2d(t, conv.weight.data, conv.bias?.data ?? null, { stride: [sH, sW], padding: 0 }),
         );
         const yH = (th - 1) * sH + kH;
@@ -372,6 +377,7 @@ class Executor {
   /** Uploads a tile, runs one kernel on it and downloads the result; nothing stays on the GPU. */
   private async onGpu(
     pacer: StepPacer,
+    work: number,
     tile: Float32Array,
     shape: number[],
     kernel: (t: Tensor) => Tensor,
@@ -386,7 +392,12 @@ class Executor {
     }
     try {
       // The tiles of a layer cost the same: sleep through most of one instead of letting dawn.node poll.
-      return await pacer.wait(() => y.toArray());
+      // The first tile of a layer guesses from the fastest rate seen so far, which errs on the short side.
+      const t0 = performance.now();
+      const guess = this.macsPerMs > 0 ? work / this.macsPerMs : 0;
+      const data = await pacer.wait(() => y.toArray(), guess);
+      this.macsPerMs = Math.max(this.macsPerMs, work / Math.max(performance.now() - t0, 1e-3));
+      return data;
     } finally {
       y.dispose();
     }
