@@ -2,8 +2,10 @@
 // looked up by name at run time so a kernel that has not landed yet makes
 // its cases "skipped (not implemented)" instead of breaking the build.
 
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import * as kernels from '@cg/kernels-wgsl';
-import type { Device, Tensor } from '@cg/tensor-core';
+import { type Device, Device as DeviceClass, type Tensor } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
 import { type Side, Skip } from './harness.js';
 
@@ -18,8 +20,44 @@ export interface Ours extends Side {
   release(): void;
 }
 
+/** Dawn instances behind subgroup devices, held until exit (dawn.node crashes if one is collected under its device). */
+const dawnInstances: unknown[] = [];
+
+/**
+ * `CG_BENCH_SUBGROUPS=1`: when requestDevice() gives a device without the
+ * `subgroups` feature but the adapter has it, bench on a device that has it
+ * (same adapter, limits raised the same way), so the conv kernels' subgroup
+ * variants (kernels-wgsl conv_strategy.ts useSubgroups) run.
+ */
+async function benchDevice(): Promise<Device> {
+  const device = await requestDevice();
+  if (process.env.CG_BENCH_SUBGROUPS !== '1' || device.gpu.features.has('subgroups')) return device;
+  if (!device.adapter.features.includes('subgroups')) return device;
+  const req = createRequire(import.meta.resolve('@cg/tensor-core/node'));
+  const dawn = (await import(pathToFileURL(req.resolve('webgpu')).href)) as {
+    create(flags: string[]): GPU;
+  };
+  const instance = dawn.create([]);
+  dawnInstances.push(instance);
+  const adapter = await instance.requestAdapter();
+  if (!adapter) return device;
+  const gpu = await adapter.requestDevice({
+    // @webgpu/types 0.1.74 does not list 'subgroups' among GPUFeatureName yet.
+    requiredFeatures: ['subgroups' as GPUFeatureName],
+    requiredLimits: {
+      maxStorageBufferBindingSize: device.gpu.limits.maxStorageBufferBindingSize,
+      maxBufferSize: device.gpu.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: device.gpu.limits.maxComputeWorkgroupStorageSize,
+    },
+    label: 'cg-subgroups',
+  });
+  const summary = device.adapter;
+  device.release();
+  return new DeviceClass(gpu, { adapter: summary, keepAlive: instance });
+}
+
 export async function loadOurs(): Promise<Ours> {
-  let device = await requestDevice();
+  let device = await benchDevice();
   return {
     name: 'ours',
     get device() {
@@ -41,7 +79,7 @@ export async function loadOurs(): Promise<Ours> {
         return false;
       } catch {
         device.release();
-        device = await requestDevice();
+        device = await benchDevice();
         return true;
       }
     },

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import type { Device, Shape } from '@cg/tensor-core';
-import { ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
+import { Device as DeviceClass, ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
@@ -9,6 +10,8 @@ import {
   convStrategy,
   dispatchBudget,
   setConvStrategy,
+  convTuning,
+  useSubgroups,
 } from '../src/ops/conv_strategy.js';
 import {
   convTranspose2d,
@@ -27,6 +30,7 @@ import {
   conv2dOutputShape,
   conv2dRef,
 } from '../src/ops/conv2d.js';
+import { pad2dBackwardRef, pad2dRef } from '../src/ops/pad2d.js';
 
 /**
  * One row per case; every row generates, for both tiling strategies:
@@ -162,11 +166,50 @@ const CASES: Case[] = [
 ];
 
 let device: Device;
+/** A second device with the `subgroups` feature (null where the adapter lacks it): the register kernels' subgroup variant. */
+let sgDevice: Device | null = null;
 beforeAll(async () => {
   device = await testDevice();
+  sgDevice = await subgroupDevice(device);
 });
-afterAll(() => setConvStrategy('auto'));
+afterAll(() => {
+  setConvStrategy('auto');
+  convTuning.subgroups = true;
+  sgDevice?.release();
+});
 
+// Dawn instances must outlive their devices (docs/ARCHITECTURE.md §9): kept here until exit.
+const instances: unknown[] = [];
+
+async function subgroupDevice(like: Device): Promise<Device | null> {
+  if (!like.adapter.features.includes('subgroups')) return null;
+  const require = createRequire(new URL('../../tensor-core/package.json', import.meta.url));
+  const { create } = (await import(require.resolve('webgpu'))) as {
+    create: (flags: string[]) => { requestAdapter(): Promise<GPUAdapter | null> };
+  };
+  const instance = create([]);
+  instances.push(instance);
+  const adapter = await instance.requestAdapter();
+  if (!adapter?.features.has('subgroups')) return null;
+  const keys = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize'] as const;
+  const gpu = await adapter.requestDevice({
+    requiredFeatures: ['subgroups'],
+    requiredLimits: Object.fromEntries(keys.map((k) => [k, adapter.limits[k]])),
+    label: 'cg-subgroups',
+  });
+  const d = new DeviceClass(gpu, { adapter: like.adapter, keepAlive: instance });
+  expect(useSubgroups(d)).toBe(true);
+  return d;
+}
+
+/** The implementations a case runs on: both strategies, and the register kernels' subgroup variant. */
+const VARIANTS = [
+  ...CONV_STRATEGIES.map((strategy) => ({ strategy, subgroups: false })),
+  { strategy: 'register' as const, subgroups: true },
+];
+const variantName = (v: (typeof VARIANTS)[number]) => (v.subgroups ? `${v.strategy}+subgroups` : v.strategy);
+
+const testDeviceNow = () => device;
 const kk = (c: Case): [number, number] => (typeof c.k === 'number' ? [c.k, c.k] : c.k);
 const wShapeOf = (c: Case): number[] => (c.transpose ? [c.Cin, c.Cout, ...kk(c)] : [c.Cout, c.Cin, ...kk(c)]);
 const xShapeOf = (c: Case): number[] => [c.N, c.Cin, c.H, c.W];
@@ -226,8 +269,13 @@ describe.each(CASES)('$name', (c) => {
   const d = dataOf(c, seed);
   const K = sumLengths(c);
 
-  for (const strategy of CONV_STRATEGIES) {
-    it(`forward + input/weight/bias gradients vs float64 reference [${strategy}]`, async () => {
+  for (const v of VARIANTS) {
+    const { strategy } = v;
+    it(`forward + input/weight/bias gradients vs float64 reference [${variantName(v)}]`, async (t) => {
+      const device = v.subgroups ? sgDevice : testDeviceNow();
+      // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
+      convTuning.subgroups = v.subgroups;
+      if (!device) return t.skip();
       const want = forwardRef(c, d.x, d.w, d.b);
       const grads = backwardRef(c, d.dy, d.x, d.w);
       const opts = optsOf(c, strategy);
@@ -433,13 +481,18 @@ describe('larger shapes (multi-workgroup paths, split reductions)', () => {
   // Enough pixels and channels to exercise several workgroups on both axes and split-K weight gradients.
   const c: Case = { name: 'big', N: 2, Cin: 12, Cout: 20, H: 24, W: 24, k: 3, padding: 1 };
   const d = dataOf(c, 99);
-  const cases = CONV_STRATEGIES.flatMap((strategy) => [
-    { strategy, maxFlops: dispatchBudget.maxFlops },
+  const cases = VARIANTS.flatMap((v) => [
+    { v, maxFlops: dispatchBudget.maxFlops },
     // A tiny budget cuts every pass into many dispatches (the path a 2-s watchdog needs on full-size layers).
-    { strategy, maxFlops: 2e5 },
+    { v, maxFlops: 2e5 },
   ]);
-  for (const { strategy, maxFlops } of cases) {
-    it(`3x3 12→20 at 24×24, batch 2 [${strategy}${maxFlops < 1e6 ? ', split into many dispatches' : ''}]`, async () => {
+  for (const { v, maxFlops } of cases) {
+    const { strategy } = v;
+    it(`3x3 12→20 at 24×24, batch 2 [${variantName(v)}${maxFlops < 1e6 ? ', split into many dispatches' : ''}]`, async (t) => {
+      const device = v.subgroups ? sgDevice : testDeviceNow();
+      // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
+      convTuning.subgroups = v.subgroups;
+      if (!device) return t.skip();
       const saved = dispatchBudget.maxFlops;
       dispatchBudget.maxFlops = maxFlops;
       const want = forwardRef(c, d.x, d.w, d.b);
@@ -472,5 +525,260 @@ describe('larger shapes (multi-workgroup paths, split reductions)', () => {
     const dw = conv2dBackwardWeight(dy, x, wShapeOf(c), { padding: 1 });
     for (const t of [x, dy, dw]) t.dispose();
     expect(device.memory().liveTensors).toBe(before);
+  });
+});
+
+/**
+ * Pad modes folded into the input index math and fused epilogues: every row runs, for both
+ * strategies, the forward (with its epilogue) and both gradients (w.r.t. the unpadded x)
+ * against the float64 reference, which is itself checked against an explicit pad2dRef
+ * followed by an unpadded conv (and, for dx, the pad's own backward reference).
+ */
+interface FoldCase {
+  name: string;
+  N: number;
+  Cin: number;
+  Cout: number;
+  H: number;
+  W: number;
+  k: number | [number, number];
+  stride?: number | [number, number];
+  padding: number | [number, number];
+  padMode: 'zeros' | 'reflect' | 'replicate';
+  epilogue: 'none' | 'relu' | 'tanh';
+  bias?: boolean;
+}
+
+const FOLD_CASES: FoldCase[] = [
+  {
+    name: 'reflect 7x7 p3 3→5 + tanh (head)',
+    N: 1,
+    Cin: 3,
+    Cout: 5,
+    H: 9,
+    W: 11,
+    k: 7,
+    padding: 3,
+    padMode: 'reflect',
+    epilogue: 'tanh',
+  },
+  {
+    name: 'reflect 3x3 p1 5→6 + relu, batch 2',
+    N: 2,
+    Cin: 5,
+    Cout: 6,
+    H: 7,
+    W: 9,
+    k: 3,
+    padding: 1,
+    padMode: 'reflect',
+    epilogue: 'relu',
+  },
+  {
+    name: 'reflect padding = side − 1 (4×3, p [3,2])',
+    N: 1,
+    Cin: 3,
+    Cout: 7,
+    H: 4,
+    W: 3,
+    k: 3,
+    padding: [3, 2],
+    padMode: 'reflect',
+    epilogue: 'none',
+  },
+  {
+    name: 'reflect 3x3 s2 p1 odd input + tanh, batch 2',
+    N: 2,
+    Cin: 6,
+    Cout: 7,
+    H: 9,
+    W: 8,
+    k: 3,
+    stride: 2,
+    padding: 1,
+    padMode: 'reflect',
+    epilogue: 'tanh',
+  },
+  {
+    name: 'reflect 7x7 p3 to 3 channels + tanh, no bias',
+    N: 1,
+    Cin: 9,
+    Cout: 3,
+    H: 5,
+    W: 13,
+    k: 7,
+    padding: 3,
+    padMode: 'reflect',
+    epilogue: 'tanh',
+    bias: false,
+  },
+  {
+    name: 'reflect 17→19 at 12×20 (several workgroups), batch 2',
+    N: 2,
+    Cin: 17,
+    Cout: 19,
+    H: 12,
+    W: 20,
+    k: 3,
+    padding: 1,
+    padMode: 'reflect',
+    epilogue: 'relu',
+  },
+  {
+    name: 'replicate k[3,5] p[2,4] (pad ≥ side) + relu, batch 2',
+    N: 2,
+    Cin: 5,
+    Cout: 9,
+    H: 6,
+    W: 3,
+    k: [3, 5],
+    padding: [2, 4],
+    padMode: 'replicate',
+    epilogue: 'relu',
+  },
+  {
+    name: 'replicate 3x3 s2 p1',
+    N: 1,
+    Cin: 4,
+    Cout: 6,
+    H: 7,
+    W: 10,
+    k: 3,
+    stride: 2,
+    padding: 1,
+    padMode: 'replicate',
+    epilogue: 'none',
+  },
+  {
+    name: 'zeros 3x3 p1 + tanh',
+    N: 1,
+    Cin: 5,
+    Cout: 3,
+    H: 5,
+    W: 6,
+    k: 3,
+    padding: 1,
+    padMode: 'zeros',
+    epilogue: 'tanh',
+  },
+  {
+    name: 'zeros 4x4 s2 p1 + relu, batch 2',
+    N: 2,
+    Cin: 3,
+    Cout: 10,
+    H: 9,
+    W: 11,
+    k: 4,
+    stride: 2,
+    padding: 1,
+    padMode: 'zeros',
+    epilogue: 'relu',
+  },
+];
+
+describe.each(FOLD_CASES)('folded $name', (c) => {
+  const seed = FOLD_CASES.indexOf(c) * 13 + 301;
+  const [kH, kW] = typeof c.k === 'number' ? [c.k, c.k] : c.k;
+  const [pH, pW] = typeof c.padding === 'number' ? [c.padding, c.padding] : c.padding;
+  const xShape = [c.N, c.Cin, c.H, c.W];
+  const wShape = [c.Cout, c.Cin, kH, kW];
+  const opts = { stride: c.stride, padding: c.padding, padMode: c.padMode, epilogue: c.epilogue };
+  const yShape = conv2dOutputShape(xShape, wShape, opts);
+  const x = randomArray(sizeOf(xShape), seed);
+  const w = randomArray(sizeOf(wShape), seed + 1);
+  const b = c.bias === false ? null : randomArray(c.Cout, seed + 2);
+  const dy = randomArray(sizeOf(yShape), seed + 3);
+  const taps = c.Cin * kH * kW;
+  const [, , Ho, Wo] = yShape;
+
+  it('reference = explicit pad2dRef then an unpadded conv (and the pad backward for dx)', () => {
+    const pads: [number, number, number, number] = [pW, pW, pH, pH];
+    const mode = c.padMode === 'zeros' ? 'zero' : c.padMode;
+    const xp = pad2dRef(x, xShape, pads, mode);
+    const lin = conv2dRef(xp.data, xp.shape, w, wShape, b, { stride: c.stride });
+    const act = { none: (v: number) => v, relu: (v: number) => Math.max(v, 0), tanh: Math.tanh }[c.epilogue];
+    const want = Float64Array.from(lin.data, act);
+    const got = conv2dRef(x, xShape, w, wShape, b, opts);
+    expect(got.shape).toEqual(lin.shape);
+    expectClose(got.data, want, { rtol: 1e-12, atol: 1e-12, label: 'forward ref' });
+    const viaPad = conv2dBackwardRef(dy, xp.data, xp.shape, w, wShape, { stride: c.stride });
+    const folded = conv2dBackwardRef(dy, x, xShape, w, wShape, opts);
+    expectClose(folded.dx, pad2dBackwardRef(viaPad.dx, xShape, pads, mode).data, {
+      rtol: 1e-12,
+      atol: 1e-12,
+      label: 'dx ref',
+    });
+    expectClose(folded.dw, viaPad.dw, { rtol: 1e-12, atol: 1e-12, label: 'dw ref' });
+  });
+
+  for (const v of VARIANTS) {
+    const { strategy } = v;
+    it(`forward with epilogue, dx of the unpadded input, dw vs float64 [${variantName(v)}]`, async (t) => {
+      const device = v.subgroups ? sgDevice : testDeviceNow();
+      // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
+      convTuning.subgroups = v.subgroups;
+      if (!device) return t.skip();
+      const want = conv2dRef(x, xShape, w, wShape, b, opts);
+      const grads = conv2dBackwardRef(dy, x, xShape, w, wShape, opts);
+      const got = tidy(() => {
+        const xt = Tensor.fromArray(device, x, xShape);
+        const wt = Tensor.fromArray(device, w, wShape);
+        const bt = b ? Tensor.fromArray(device, b, [c.Cout]) : null;
+        const dyt = Tensor.fromArray(device, dy, yShape);
+        return {
+          y: conv2d(xt, wt, bt, { ...opts, strategy }),
+          dx: conv2dBackwardInput(dyt, wt, xShape, { ...opts, strategy }),
+          dw: conv2dBackwardWeight(dyt, xt, wShape, { ...opts, strategy }),
+        };
+      });
+      expect(got.y.shape).toEqual(yShape);
+      expect(got.dx.shape).toEqual(xShape);
+      expectClose(await got.y.toArray(), want.data, { ...tol(taps), label: `${c.name} forward` });
+      // A reflected pixel collects up to 3×3 copies' worth of terms.
+      expectClose(await got.dx.toArray(), grads.dx, { ...tol(9 * c.Cout * kH * kW), label: `${c.name} dx` });
+      expectClose(await got.dw.toArray(), grads.dw, { ...tol(c.N * Ho * Wo), label: `${c.name} dw` });
+      for (const t of Object.values(got)) t.dispose();
+    });
+  }
+});
+
+describe('folded pad modes: shape errors', () => {
+  const t = (shape: Shape) => Tensor.zeros(device, shape);
+  const expectShapeError = (fn: () => unknown, re: RegExp) => {
+    let err: unknown;
+    try {
+      tidy(() => {
+        fn();
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ShapeError);
+    expect((err as Error).message).toMatch(re);
+  };
+
+  it('reflect needs padding < H and < W, and names the shapes', () => {
+    expectShapeError(
+      () => conv2d(t([1, 3, 3, 8]), t([4, 3, 3, 3]), null, { padding: 3, padMode: 'reflect' }),
+      /^conv2d: reflect padding must be smaller than the input \(expected pH < H and pW < W, got padding \[3,3\] for H 3, W 8; x \[1,3,3,8\], w \[4,3,3,3\]\)$/,
+    );
+    expectShapeError(
+      () =>
+        conv2dBackwardWeight(t([1, 4, 8, 4]), t([1, 3, 8, 2]), [4, 3, 3, 3], { padding: [1, 2], padMode: 'reflect' }),
+      /conv2dBackwardWeight: reflect padding must be smaller than the input .*\[1,2\] for H 8, W 2/,
+    );
+    // Replicate has no such limit.
+    expect(conv2dOutputShape([1, 3, 2, 2], [4, 3, 3, 3], { padding: 3, padMode: 'replicate' })).toEqual([1, 4, 6, 6]);
+  });
+
+  it('rejects an unknown padMode or epilogue', () => {
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { padding: 1, padMode: 'circular' as 'reflect' }),
+      /conv2d: unknown padMode \(expected zeros \| reflect \| replicate, got "circular"/,
+    );
+    expectShapeError(
+      () => conv2d(t([1, 3, 8, 8]), t([4, 3, 3, 3]), null, { epilogue: 'gelu' as 'relu' }),
+      /conv2d: unknown epilogue \(expected none \| relu \| tanh, got "gelu"/,
+    );
   });
 });

@@ -7,6 +7,8 @@ import {
   add,
   type ConvStrategy,
   conv2d,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
   conv2dRef,
   convTranspose2d,
   convTranspose2dRef,
@@ -93,6 +95,39 @@ describe('pipeline reuse across image sizes', () => {
     for (const v of Object.values(w)) v.dispose();
     console.log(`pipelines compiled at ${sizes.map(([h, w]) => `${h}×${w}`).join(', ')}: ${counts.join(', ')}`);
     expect(counts[0]).toBeGreaterThan(20);
+    expect(counts.slice(1)).toEqual([0, 0]);
+  }, 120_000);
+
+  it('folded pad modes and epilogues compile once too (forward and both gradients)', async () => {
+    const w7 = t([6, 3, 7, 7], 31);
+    const w3 = t([6, 6, 3, 3], 32);
+    const b = t([6], 33);
+    const counts: number[] = [];
+    for (const [H, W] of [
+      // Widths ≥ 16 and not multiples of 8: the same tile buckets and gradient-row variant (§3).
+      [20, 20],
+      [13, 22],
+      [17, 19],
+    ] as const) {
+      const before = compiled();
+      const x = t([1, 3, H, W], H * 100 + W);
+      for (const strategy of ['register', 'workgroup-tiled'] as const) {
+        tidy(() => {
+          const o7 = { padding: 3, padMode: 'reflect', epilogue: 'tanh', strategy } as const;
+          const h = conv2d(x, w7, b, o7);
+          const o3 = { padding: 1, padMode: 'reflect', epilogue: 'relu', strategy } as const;
+          const r = conv2d(h, w3, null, o3);
+          conv2dBackwardInput(r, w3, h.shape, o3);
+          conv2dBackwardWeight(r, h, w3.shape, o3);
+          conv2dBackwardInput(h, w7, x.shape, o7);
+        });
+      }
+      x.dispose();
+      await device.sync();
+      counts.push(compiled() - before);
+    }
+    for (const v of [w7, w3, b]) v.dispose();
+    expect(counts[0]).toBeGreaterThan(5);
     expect(counts.slice(1)).toEqual([0, 0]);
   }, 120_000);
 

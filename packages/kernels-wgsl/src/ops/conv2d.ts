@@ -1,8 +1,10 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import {
+  declHeader,
   flatGroupIndex,
   flatWorkgroups,
   MAX_GROUPS_PER_DIM,
+  packUniforms,
   runKernel,
   sameDevice,
   type UniformValues,
@@ -14,9 +16,12 @@ import {
   dispatchBudget,
   registerTile,
   tiledTile,
+  useSubgroups,
   weightGradTile,
 } from './conv_strategy.js';
+import { UNARY_OPS } from './elementwise_records.js';
 import { runTiledGemm, type TiledGemm, tiledKChunk } from './matmul.js';
+import { pad2dBackward } from './pad2d.js';
 import { sum } from './reduce.js';
 
 /**
@@ -37,11 +42,34 @@ import { sum } from './reduce.js';
  * no pipeline (docs/ARCHITECTURE.md §3).
  */
 
-export interface Conv2dOptions {
+/** Stride, padding and tiling shared by conv2d and convTranspose2d. */
+export interface ConvBaseOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
   /** Override the per-adapter tiling choice (tests run both). */
   strategy?: ConvStrategy;
+}
+
+/**
+ * How conv2d fills the `padding` border: `zeros` (the default), or PyTorch's
+ * ReflectionPad2d / ReplicationPad2d folded into the kernel's input index math
+ * (no padded copy is made; reflect needs padding < H and < W).
+ */
+export type ConvPadMode = 'zeros' | 'reflect' | 'replicate';
+
+/** Activation applied after the bias add, in the kernel's output write. */
+export type ConvEpilogue = 'none' | 'relu' | 'tanh';
+
+export interface Conv2dOptions extends ConvBaseOptions {
+  /**
+   * Border mode of `padding` (default `zeros`). With `reflect`/`replicate`, x is
+   * the unpadded input of every pass: conv2dBackwardInput returns dx of that
+   * input (the mirrored contributions summed) and conv2dBackwardWeight reads it
+   * through the same index folding.
+   */
+  padMode?: ConvPadMode;
+  /** conv2d only: activation after the bias add (default `none`); the backward passes ignore it. */
+  epilogue?: ConvEpilogue;
 }
 
 export interface ConvGeometry {
@@ -58,7 +86,7 @@ function pair(v: number | readonly number[] | undefined, dflt: number): [number,
 }
 
 /** @internal Reads and checks stride/padding (shared with conv_transpose2d). */
-export function convGeometry(op: string, opts: Conv2dOptions, ctx: () => string): ConvGeometry {
+export function convGeometry(op: string, opts: ConvBaseOptions, ctx: () => string): ConvGeometry {
   const s = opts.stride;
   const p = opts.padding;
   if (Array.isArray(s) && s.length !== 2) {
@@ -115,8 +143,30 @@ function checkedConv2dShape(op: string, xShape: Shape, wShape: Shape, opts: Conv
         `${H}+${2 * g.pH} vs ${kH} and ${W}+${2 * g.pW} vs ${kW}; ${ctx()}, ${geomText(g)})`,
     );
   }
-  return { N, Cin, H, W, Cout, kH, kW, Ho, Wo, g };
+  const padMode = opts.padMode ?? 'zeros';
+  if (!PAD_MODES.includes(padMode)) {
+    throw new ShapeError(
+      `${op}: unknown padMode (expected ${PAD_MODES.join(' | ')}, got ${JSON.stringify(padMode)}; ${ctx()})`,
+    );
+  }
+  // PyTorch's ReflectionPad2d mirrors without repeating the edge, so the pad must be shorter than the side.
+  if (padMode === 'reflect' && (g.pH >= H || g.pW >= W)) {
+    throw new ShapeError(
+      `${op}: reflect padding must be smaller than the input (expected pH < H and pW < W, got padding ` +
+        `[${g.pH},${g.pW}] for H ${H}, W ${W}; ${ctx()})`,
+    );
+  }
+  const epilogue = opts.epilogue ?? 'none';
+  if (!EPILOGUES.includes(epilogue)) {
+    throw new ShapeError(
+      `${op}: unknown epilogue (expected ${EPILOGUES.join(' | ')}, got ${JSON.stringify(epilogue)}; ${ctx()})`,
+    );
+  }
+  return { N, Cin, H, W, Cout, kH, kW, Ho, Wo, g, padMode, epilogue };
 }
+
+const PAD_MODES: readonly ConvPadMode[] = ['zeros', 'reflect', 'replicate'];
+const EPILOGUES: readonly ConvEpilogue[] = ['none', 'relu', 'tanh'];
 
 /** [N, Cout, Ho, Wo] of conv2d(x, w) with Ho = ⌊(H + 2·pH − kH) / sH⌋ + 1. */
 export function conv2dOutputShape(xShape: Shape, wShape: Shape, opts: Conv2dOptions = {}): number[] {
@@ -174,6 +224,9 @@ export interface GatherSpec {
   wB0: number;
   wBs: number;
   bias: boolean;
+  /** How reads outside [0,inH)×[0,inW) are answered: zero, or folded back into the image. */
+  padMode: ConvPadMode;
+  epilogue: ConvEpilogue;
 }
 
 /** The fields of a GatherSpec that change the code (channels, taps, strides, phase, weight layout); the rest are uniforms. */
@@ -198,7 +251,27 @@ function bakedKey(s: GatherSpec): string {
     s.wB0,
     s.wBs,
     s.bias ? 1 : 0,
+    s.padMode,
+    s.epilogue,
   ].join(',');
+}
+
+/**
+ * WGSL helpers `fold(i, n)` (an index outside [0, n) mapped back inside as the
+ * pad mode fills the border: reflect mirrors without repeating the edge,
+ * replicate clamps) and `act(v)` (the epilogue). fold also clamps, so tile
+ * lanes past the output's edge, which are computed and then dropped, still read in bounds.
+ */
+function convHelpersWgsl(mode: ConvPadMode, epilogue: ConvEpilogue): string {
+  const fold =
+    mode === 'reflect'
+      ? 'let r = abs(i); return clamp(select(r, 2 * n - 2 - r, r >= n), 0, n - 1);'
+      : 'return clamp(i, 0, n - 1);';
+  const act = epilogue === 'relu' ? 'max(v, 0.0)' : epilogue === 'tanh' ? `tanhStable(v)` : 'v';
+  return /* wgsl */ `
+${mode === 'zeros' ? '' : `fn fold(i: i32, n: i32) -> i32 { ${fold} }`}
+${epilogue === 'tanh' ? `fn tanhStable(x: f32) -> f32 { return ${UNARY_OPS.tanh.wgsl}; }` : ''}
+fn act(v: f32) -> f32 { return ${act}; }`;
 }
 
 /** Uniforms every gather kernel reads: the spatial sizes, which must not cost a pipeline per image size. */
@@ -253,27 +326,28 @@ function lanesPerGroup(items: number): number {
  * Register-blocked gather convolution. A workgroup owns TM output channels;
  * each invocation owns TN neighbouring output pixels of one row and keeps
  * TM×TN sums. Per input channel and tap row it loads the row segment its
- * pixels touch once ((TN−1)·SX + B values, zero-masked at the border) and
- * the TM×B weights of that row as vec4s (from a [C][A][B][O] repacking),
- * then runs TM·TN·B FMAs from registers.
+ * pixels touch ((TN−1)·SX + B values, zero-masked at the border or folded
+ * back in by the pad mode) and the TM×B weights of that row, then runs
+ * TM·TN·B FMAs from registers. Weights are repacked as [O/TM][C][A][Kb]
+ * (Kb = TM·B rounded up to 8, element b·TM + i), so one (channel, row)
+ * block is contiguous: read as vec4s, or, with `shared` (subgroups), lane l
+ * loads elements l, l+8, … and subgroupBroadcast hands each to every lane —
+ * all lanes of a workgroup need the same weights, and on lavapipe a lane
+ * load costs ~10 FMAs whether or not its address is uniform, while a
+ * broadcast is a register shuffle (measured: 2–5× faster passes).
  *
- * Why this shape (measured on lavapipe, docs/ARCHITECTURE.md §4): every loaded element
- * costs ~1 ns per invocation — uniform or not — while FMAs and even spilled
- * accumulators are cheap, so the tile is as large as 16×16. llvmpipe's
- * compile time grows by ~25 ms per load *site*, so loads are written as
- * small loops into private arrays (bounds offset by a uniform zero so NIR
- * does not unroll them) and only the FMAs are unrolled; a fully unrolled
- * 7×7 kernel took over a minute to compile.
- *
- * Channels, taps, strides and paddings are baked (they shape the unrolled
- * FMAs and the weight layout); image sizes are uniforms, so a new image size
- * reuses the pipeline. Their divisions run once per invocation, not per load.
+ * Loaded values are named lets, not private arrays: on lavapipe the arrays
+ * (scratch memory) made the kernel ~2× slower. Each named load is a load
+ * site llvmpipe compiles (~25 ms each), which is what bounds TN
+ * (registerTile). Channels, taps, strides, paddings are baked; image sizes
+ * are uniforms, divided once per invocation.
  */
 function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
   if (s.A * s.B === 0) {
     biasOnly(op, s, bias, y);
     return;
   }
+  const shared = useSubgroups(x.device);
   const { tm, tn } = registerTile(s.O, s.B, s.qW);
   const nbx = Math.ceil(s.qW / tn);
   const P = s.N * s.qH * nbx;
@@ -281,56 +355,73 @@ function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: T
   const gx = Math.ceil(s.O / tm);
   const wg = lanesPerGroup(P);
   const gy = Math.ceil(P / wg);
-  const Opad = gx * tm;
-  const q4 = tm / 4;
-  const CAB = s.C * s.A * s.B;
-  const wp = Tensor.empty(x.device, [CAB * Opad]);
+  const per = Math.ceil((tm * s.B) / 8);
+  const Kb = per * 8;
+  const total = gx * s.C * s.A * Kb;
+  const wq = Tensor.empty(x.device, [total]);
   runKernel({
     op: `${op}.packWeights`,
-    key: `${Opad}|${[s.O, s.C, s.A, s.B, s.wO, s.wC, s.wA0, s.wAs, s.wB0, s.wBs].join(',')}`,
-    decl: { inputs: ['W'], outputs: ['Wp'] },
+    key: `${tm},${Kb}|${[s.O, s.C, s.A, s.B, s.wO, s.wC, s.wA0, s.wAs, s.wB0, s.wBs].join(',')}`,
+    decl: { inputs: ['W'], outputs: ['Wq'] },
     wgsl: () => /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = (${flatGroupIndex}) * 64u + lid;
-  if (idx >= ${CAB * Opad}u) { return; }
-  let o = idx % ${Opad}u;
-  let cab = idx / ${Opad}u;
-  let b = cab % ${s.B}u;
-  let ca = cab / ${s.B}u;
-  let a = ca % ${s.A}u;
-  let c = ca / ${s.A}u;
+  if (idx >= ${total}u) { return; }
+  let e = idx % ${Kb}u;
+  let r = idx / ${Kb}u;
+  let a = r % ${s.A}u;
+  let r2 = r / ${s.A}u;
+  let c = r2 % ${s.C}u;
+  let ob = r2 / ${s.C}u;
+  let b = min(e / ${tm}u, ${s.B - 1}u);
+  let o = ob * ${tm}u + e % ${tm}u;
+  let ok = e < ${tm * s.B}u && o < ${s.O}u;
   let src = i32(min(o, ${s.O - 1}u) * ${s.wO}u + c * ${s.wC}u) + ${s.wA0 + s.wB0} + i32(a) * ${s.wAs} + i32(b) * ${s.wBs};
-  Wp[idx] = select(0.0, W[u32(src)], o < ${s.O}u);
+  Wq[idx] = select(0.0, W[u32(src)], ok);
 }`,
     inputs: [w],
-    outputs: [wp],
-    workgroups: flatWorkgroups(CAB * Opad, 64),
+    outputs: [wq],
+    workgroups: flatWorkgroups(total, 64),
   });
   const acc: string[] = [];
   const keep: string[] = [];
-  const fma: string[] = [];
   for (let i = 0; i < tm; i++) {
     for (let t = 0; t < tn; t++) {
       acc.push(`var c${i}_${t} = 0.0;`);
       keep.push(`res[${i * tn + t}] = c${i}_${t};`);
     }
   }
+  const folded = s.padMode !== 'zeros';
+  const loads: string[] = [];
+  if (shared) for (let k = 0; k < per; k++) loads.push(`let v${k} = Wq[wb + ${k * 8}u];`);
+  else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${k} = Wq[wb + ${k}u];`);
+  for (let j = 0; j < J; j++) {
+    loads.push(
+      folded
+        ? `let x${j} = X[u32(rb + fold(ix + ${j}, i32(u.inW)))];`
+        : `let x${j} = select(0.0, X[u32(rb + ${j})], rowOk && u32(ix + ${j}) < u.inW);`,
+    );
+  }
+  const fma: string[] = [];
   for (let b = 0; b < s.B; b++) {
     for (let i = 0; i < tm; i++) {
-      for (let t = 0; t < tn; t++) {
-        fma.push(`c${i}_${t} = fma(ws[${b * q4 + (i >> 2)}][${i & 3}], xs[${t * s.SX + b}], c${i}_${t});`);
-      }
+      const e = b * tm + i;
+      fma.push(shared ? `wv = subgroupBroadcast(v${e >> 3}, ${e & 7}u);` : `wv = v${e >> 2}[${e & 3}];`);
+      for (let t = 0; t < tn; t++) fma.push(`c${i}_${t} = fma(wv, x${t * s.SX + b}, c${i}_${t});`);
     }
   }
   const decl = {
-    inputs: ['X', { name: 'Wp', type: 'vec4f' }, ...(s.bias ? ['Bias'] : [])],
+    inputs: ['X', { name: 'Wq', type: shared ? 'f32' : 'vec4f' }, ...(s.bias ? ['Bias'] : [])],
     outputs: ['Y'],
     uniforms: { off: 'u32', zero: 'u32', P: 'u32', nbx: 'u32', ...GATHER_UNIFORMS },
   } as const;
-  const wgsl = () => /* wgsl */ `
+  const wgsl = () => /* wgsl */ `${shared ? 'enable subgroups;' : ''}
+${declHeader(op, decl)}
+${convHelpersWgsl(s.padMode, s.epilogue)}
 @compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${shared ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
+  // Every lane runs every loop trip (dead lanes compute a clamped pixel): subgroupBroadcast needs uniform control flow.
   let blk = (wid.y + u.off) * ${wg}u + lid;
   let live = blk < u.P;
   let bi = min(blk, u.P - 1u);
@@ -342,22 +433,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let iy = i32(qy * ${s.SY}u) + ${s.OY};
   let ix = i32(qx0 * ${s.SX}u) + ${s.OX};
   ${acc.join('\n  ')}
-  var xs: array<f32, ${J}>;
-  var ws: array<vec4f, ${q4 * s.B}>;
-  // Out-of-image indices (even negative ones) are only ever read masked; WebGPU clamps them into the buffer.
-  var xb = i32(n * ${s.C}u * u.plane) + iy * i32(u.inW) + ix;
-  var wb = o0 / 4u;
+  var wv = 0.0;
+  var xb = i32(n * ${s.C}u * u.plane)${folded ? '' : ' + iy * i32(u.inW) + ix'};
+  var wb = ${shared ? `wid.x * ${s.C * s.A * Kb}u + (sid & 7u)` : `wid.x * ${(s.C * s.A * Kb) / 4}u`};
   for (var c = 0u; c < ${s.C}u; c++) {
     for (var a = 0u; a < ${s.A}u + u.zero; a++) {
-      let rowOk = u32(iy + i32(a)) < u.inH;
-      let rb = xb + i32(a * u.inW);
-      for (var j = 0u; j < ${J}u + u.zero; j++) {
-        xs[j] = select(0.0, X[u32(rb + i32(j))], rowOk && u32(ix + i32(j)) < u.inW);
+      ${
+        folded
+          ? `let rb = xb + fold(iy + i32(a), i32(u.inH)) * i32(u.inW);`
+          : `let rowOk = u32(iy + i32(a)) < u.inH;
+      let rb = xb + i32(a * u.inW);`
       }
-      for (var e = 0u; e < ${q4 * s.B}u + u.zero; e++) {
-        ws[e] = Wp[wb + (e / ${q4}u) * ${Opad / 4}u + e % ${q4}u];
-      }
-      wb += ${(s.B * Opad) / 4}u;
+      ${loads.join('\n      ')}
+      wb += ${shared ? Kb : Kb / 4}u;
       ${fma.join('\n      ')}
     }
     xb += i32(u.plane);
@@ -368,28 +456,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let o = o0 + e / ${tn}u;
     let qx = qx0 + e % ${tn}u;
     if (live && o < ${s.O}u && qx < u.qW) {
-      Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = res[e]${s.bias ? ' + Bias[o]' : ''};
+      Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = act(res[e]${s.bias ? ' + Bias[o]' : ''});
     }
   }
 }`;
-  const flopsPerGroupRow = 2 * gx * tm * wg * tn * CAB;
+  const device = x.device;
+  // Not runKernel: the `enable` directive must precede the header it generates.
+  const pipeline = device.pipeline(`${op}|${shared ? 'subgroup' : 'named'}|${tm},${tn},${wg}|${bakedKey(s)}`, op, wgsl);
+  const flopsPerGroupRow = 2 * gx * tm * wg * tn * s.C * s.A * s.B;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerGroupRow)));
-  const key = `register|${tm},${tn},${wg}|${bakedKey(s)}`;
   const sizes = gatherSizes(s);
+  const buffers = [x, wq, ...(bias ? [bias] : []), y].map((t) => ({ buffer: t.buffer, bytes: t.byteLength }));
   for (let off = 0; off < gy; off += perDispatch) {
-    runKernel({
-      op,
-      key,
-      decl,
-      wgsl,
-      inputs: [x, wp, ...(bias ? [bias] : [])],
-      outputs: [y],
-      uniforms: { off, zero: 0, P, nbx, ...sizes },
-      workgroups: [gx, Math.min(perDispatch, gy - off), 1],
-    });
+    const params = packUniforms(op, decl.uniforms, { off, zero: 0, P, nbx, ...sizes });
+    device.dispatch(pipeline, buffers, params, [gx, Math.min(perDispatch, gy - off), 1]);
   }
-  // Safe to recycle now: later users of the buffer are recorded after this dispatch.
-  wp.dispose();
+  wq.dispose();
 }
 
 /** Output phase that no tap reaches (kernel smaller than the stride): it holds just the bias. */
@@ -399,7 +481,7 @@ function biasOnly(op: string, s: GatherSpec, bias: Tensor | null, y: Tensor): vo
     op: `${op}.biasOnly`,
     key: bakedKey(s),
     decl: { inputs: s.bias ? ['Bias'] : [], outputs: ['Y'], uniforms: { total: 'u32', ...GATHER_UNIFORMS } },
-    wgsl: () => /* wgsl */ `
+    wgsl: () => /* wgsl */ `${convHelpersWgsl('zeros', s.epilogue)}
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let idx = (${flatGroupIndex}) * 64u + lid;
@@ -408,7 +490,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let qy = (idx / u.qW) % u.qH;
   let o = (idx / (u.qW * u.qH)) % ${s.O}u;
   let n = idx / (u.qW * u.qH * ${s.O}u);
-  Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = ${s.bias ? 'Bias[o]' : '0.0'};
+  Y[${outIndexExpr(s, 'n', 'o', 'qy', 'qx')}] = act(${s.bias ? 'Bias[o]' : '0.0'});
 }`,
     inputs: bias ? [bias] : [],
     outputs: [y],
@@ -423,7 +505,8 @@ function gatherTiled(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tens
   const K = s.C * AB;
   const NP = s.N * s.qH * s.qW;
   const decodeK = `let c = k / ${AB}u; let r = k % ${AB}u; let a = r / ${s.B}u; let b = r % ${s.B}u;`;
-  const decodeP = `let qx = p % u.qW; let t = p / u.qW; let qy = t % u.qH; let n = t / u.qH;`;
+  // Sizes are uniforms: two divisions per decode, the remainders by multiply-subtract (a GPU divides by a non-constant in software).
+  const decodeP = `let t = p / u.qW; let qx = p - t * u.qW; let n = t / u.qH; let qy = t - n * u.qH;`;
   const g: TiledGemm = {
     op,
     M: s.O,
@@ -433,7 +516,7 @@ function gatherTiled(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tens
     inputs: ['X', 'W', ...(s.bias ? ['Bias'] : [])],
     outputs: ['Y'],
     uniforms: { NP: 'u32', ...GATHER_UNIFORMS },
-    prelude: /* wgsl */ `
+    prelude: /* wgsl */ `${convHelpersWgsl(s.padMode, s.epilogue)}
 fn loadA(m: u32, k: u32) -> f32 {
   ${decodeK}
   let idx = i32(min(m, ${s.O - 1}u) * ${s.wO}u + c * ${s.wC}u) + ${s.wA0 + s.wB0} + i32(a) * ${s.wAs} + i32(b) * ${s.wBs};
@@ -442,16 +525,22 @@ fn loadA(m: u32, k: u32) -> f32 {
 fn loadB(k: u32, p: u32) -> f32 {
   ${decodeK}
   ${decodeP}
-  let iy = i32(qy * ${s.SY}u + a) + ${s.OY};
+  ${
+    s.padMode === 'zeros'
+      ? `let iy = i32(qy * ${s.SY}u + a) + ${s.OY};
   let ix = i32(qx * ${s.SX}u + b) + ${s.OX};
-  let ok = p < u.NP && u32(iy) < u.inH && u32(ix) < u.inW;
+  let ok = p < u.NP && u32(iy) < u.inH && u32(ix) < u.inW;`
+      : `let iy = fold(i32(qy * ${s.SY}u + a) + ${s.OY}, i32(u.inH));
+  let ix = fold(i32(qx * ${s.SX}u + b) + ${s.OX}, i32(u.inW));
+  let ok = p < u.NP;`
+  }
   let idx = select(0u, (n * ${s.C}u + c) * u.plane + u32(iy) * u.inW + u32(ix), ok);
   return select(0.0, X[idx], ok);
 }
 fn storeC(m: u32, p: u32, z: u32, v: f32) {
   if (m < ${s.O}u && p < u.NP) {
     ${decodeP}
-    Y[${outIndexExpr(s, 'n', 'm', 'qy', 'qx')}] = v${s.bias ? ' + Bias[m]' : ''};
+    Y[${outIndexExpr(s, 'n', 'm', 'qy', 'qx')}] = act(v${s.bias ? ' + Bias[m]' : ''});
   }
 }`,
   };
@@ -523,6 +612,8 @@ export function transposedConv(
         wB0: kw0 + sW * (B - 1),
         wBs: -sW,
         bias: bias !== null,
+        padMode: 'zeros',
+        epilogue: 'none',
       };
       gatherConv(op, spec, inp, w, bias, out, strategy);
     }
@@ -544,6 +635,7 @@ export function weightGrad(
   kW: number,
   geo: ConvGeometry,
   strategy: ConvStrategy,
+  padMode: ConvPadMode = 'zeros',
 ): Tensor {
   const [N, O, Ho, Wo] = g.shape;
   const C = a.shape[1];
@@ -568,8 +660,10 @@ export function weightGrad(
   if (strategy === 'register') splits = Math.ceil(rows / Math.ceil(rows / splits));
   else splits = Math.ceil((rows * Wo) / tiledKChunk({ K: rows * Wo, kSplit: splits }));
   const partial = Tensor.empty(g.device, splits > 1 ? [splits, ...wShape] : wShape);
-  if (strategy === 'register') weightGradRegister(op, g, a, kH, kW, geo, splits, partial);
-  else weightGradTiled(op, g, a, kH, kW, geo, splits, partial);
+  if (strategy === 'register' && useSubgroups(g.device))
+    weightGradSubgroup(op, g, a, kH, kW, geo, splits, partial, padMode);
+  else if (strategy === 'register') weightGradRegister(op, g, a, kH, kW, geo, splits, partial, padMode);
+  else weightGradTiled(op, g, a, kH, kW, geo, splits, partial, padMode);
   if (splits === 1) return partial;
   const flat = partial.reshape([splits, total]);
   partial.dispose();
@@ -601,6 +695,7 @@ function weightGradRegister(
   geo: ConvGeometry,
   splits: number,
   out: Tensor,
+  padMode: ConvPadMode,
 ): void {
   const [N, O, Ho, Wo] = g.shape;
   const [, C, H, W] = a.shape;
@@ -670,7 +765,7 @@ function weightGradRegister(
       kHi: 'u32',
     },
   } as const;
-  const wgsl = () => /* wgsl */ `
+  const wgsl = () => /* wgsl */ `${convHelpersWgsl(padMode, 'none')}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let l = wid.y * ${wg}u + lid;
@@ -707,17 +802,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         let cc = ch0 + sl / ${khb}u;
         let h = kh0 + sl % ${khb}u;
         let iy = iy0 + i32(sl % ${khb}u);
-        let rowOk = u32(iy) < u.H && h < ${kH}u && cc < ${C}u;
-        let rb = i32((n * ${C}u + cc) * u.HW) + iy * i32(u.W) + ix0;
+        ${
+          padMode === 'zeros'
+            ? `let rowOk = u32(iy) < u.H && h < ${kH}u && cc < ${C}u;
+        let rb = i32((n * ${C}u + cc) * u.HW) + iy * i32(u.W) + ix0;`
+            : `// Reflect/replicate: rows and columns outside the image are folded back in, so only the slot can be void.
+        let rowOk = h < ${kH}u && cc < ${C}u;
+        let rb = i32((n * ${C}u + cc) * u.HW) + fold(iy, i32(u.H)) * i32(u.W);`
+        }
         if (inside) {
           // Interior chunk: only the row can be outside the image (out-of-range reads are clamped by WebGPU and masked).
           for (var j = 0u; j < ${J}u + u.zero; j++) {
-            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], rowOk);
+            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + ${padMode === 'zeros' ? '' : 'ix0 + '}i32(j))], rowOk);
           }
         } else {
           for (var j = 0u; j < ${J}u + u.zero; j++) {
-            let ok = rowOk && u32(ix0 + i32(j)) < u.W;
-            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], ok);
+            ${
+              padMode === 'zeros'
+                ? `let ok = rowOk && u32(ix0 + i32(j)) < u.W;
+            xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + i32(j))], ok);`
+                : `xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + fold(ix0 + i32(j), i32(u.W)))], rowOk);`
+            }
           }
         }
       }
@@ -739,7 +844,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
   const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
-  const key = `register|${tm},${R},${khb},${CI},${wg},${vec ? 'vec4' : 'f32'}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW}`;
+  const key = `register|${tm},${R},${khb},${CI},${wg},${vec ? 'vec4' : 'f32'}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
   for (let zoff = 0; zoff < splits; zoff += perDispatch) {
     runKernel({
       op,
@@ -768,6 +873,169 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
 }
 
+/**
+ * weightGradRegister with its gradient loads shared through subgroups: the
+ * TM×R gradient values of a step are the same in every lane of the workgroup
+ * (its lanes share the output channels and walk the pixels in lockstep), so
+ * lane l loads elements l, l+8, … and subgroupBroadcast hands them round. The
+ * activation row segments, one per lane and slot, are loaded masked at every
+ * chunk into a private array: there is no interior/border branch, so nothing
+ * depends on where the chunk lies.
+ */
+function weightGradSubgroup(
+  op: string,
+  g: Tensor,
+  a: Tensor,
+  kH: number,
+  kW: number,
+  geo: ConvGeometry,
+  splits: number,
+  out: Tensor,
+  padMode: ConvPadMode,
+): void {
+  const [N, O, Ho, Wo] = g.shape;
+  const [, C, H, W] = a.shape;
+  const { sH, sW, pH, pW } = geo;
+  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
+  const nkb = Math.ceil(kH / khb);
+  const ncb = Math.ceil(C / CI);
+  const lanes = ncb * nkb;
+  const wg = Math.min(32, Math.ceil(lanes / 8) * 8);
+  const rows = N * Ho;
+  const rowsPerSplit = Math.ceil(rows / splits);
+  const gx = Math.ceil(O / tm);
+  const gy = Math.ceil(lanes / wg);
+  const total = O * C * kH * kW;
+  const J = (R - 1) * sW + kW;
+  const slots = CI * khb;
+  const per = Math.ceil((tm * R) / 8);
+  const folded = padMode !== 'zeros';
+  const acc: string[] = [];
+  const keep: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let sl = 0; sl < slots; sl++) {
+      for (let kw = 0; kw < kW; kw++) {
+        acc.push(`var c${i}_${sl}_${kw} = 0.0;`);
+        keep.push(`res[${(i * slots + sl) * kW + kw}] = c${i}_${sl}_${kw};`);
+      }
+    }
+  }
+  const body: string[] = [];
+  // Lane l's k-th gradient value: element e = 8k + l of the TM×R block (channel e / R, pixel e % R).
+  for (let k = 0; k < per; k++) {
+    body.push(`{
+        let e = ${8 * k}u + lane;
+        let o = min(o0 + e / ${R}u, ${O - 1}u);
+        let ow = ow0 + e % ${R}u;
+        v${k} = select(0.0, G[gRow + o * u.HoWo + min(ow, u.Wo - 1u)], ow < u.Wo && e < ${tm * R}u);
+      }`);
+  }
+  // One load loop for all slots: unrolled named values compiled 10–30 s per pipeline here.
+  body.push(`for (var sl = 0u; sl < ${slots}u + u.zero; sl++) {
+        let cc = ch0 + sl / ${khb}u;
+        let h = kh0 + sl % ${khb}u;
+        let iy = iy0 + i32(sl % ${khb}u);
+        let slotOk = h < ${kH}u && cc < ${C}u${folded ? '' : ' && u32(iy) < u.H'};
+        let rb = i32((n * ${C}u + min(cc, ${C - 1}u)) * u.HW) + ${folded ? 'fold(iy, i32(u.H))' : 'iy'} * i32(u.W);
+        for (var j = 0u; j < ${J}u + u.zero; j++) {
+          ${
+            folded
+              ? `xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + fold(ix0 + i32(j), i32(u.W)))], slotOk);`
+              : `xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + ix0 + i32(j))], slotOk && u32(ix0 + i32(j)) < u.W);`
+          }
+        }
+      }`);
+  // Sub-blocks of 4 channels × kW taps of one row slot stay in registers while R pixels stream through.
+  for (let i0 = 0; i0 < tm; i0 += 4) {
+    for (let sl = 0; sl < slots; sl++) {
+      for (let rr = 0; rr < R; rr++) {
+        for (let i = i0; i < Math.min(tm, i0 + 4); i++) {
+          const e = i * R + rr;
+          body.push(`d = subgroupBroadcast(v${e >> 3}, ${e & 7}u);`);
+          for (let kw = 0; kw < kW; kw++) {
+            body.push(`c${i}_${sl}_${kw} = fma(d, xs[${sl * J + rr * sW + kw}], c${i}_${sl}_${kw});`);
+          }
+        }
+      }
+    }
+  }
+  const vals: string[] = [];
+  for (let k = 0; k < per; k++) vals.push(`var v${k} = 0.0;`);
+  vals.push(`var xs: array<f32, ${slots * J}>;`);
+  const decl = {
+    inputs: ['G', 'Xa'],
+    outputs: ['Out'],
+    uniforms: {
+      zoff: 'u32',
+      zero: 'u32',
+      rows: 'u32',
+      rowsPerSplit: 'u32',
+      Ho: 'u32',
+      Wo: 'u32',
+      HoWo: 'u32',
+      H: 'u32',
+      W: 'u32',
+      HW: 'u32',
+      nChunks: 'u32',
+    },
+  } as const;
+  const wgsl = () => /* wgsl */ `enable subgroups;
+${declHeader(op, decl)}
+${convHelpersWgsl(padMode, 'none')}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
+  // Every lane runs every trip (dead lanes work on a clamped slot): subgroupBroadcast needs uniform control flow.
+  let l = wid.y * ${wg}u + lid;
+  let live = l < ${lanes}u;
+  let lc = min(l, ${lanes - 1}u);
+  let lane = sid & 7u;
+  let ch0 = (lc / ${nkb}u) * ${CI}u;
+  let kh0 = (lc % ${nkb}u) * ${khb}u;
+  let o0 = wid.x * ${tm}u;
+  let z = wid.z + u.zoff;
+  let r0 = z * u.rowsPerSplit;
+  let r1 = min(r0 + u.rowsPerSplit, u.rows);
+  ${acc.join('\n  ')}
+  ${vals.join('\n  ')}
+  var d = 0.0;
+  for (var row = r0; row < r1; row++) {
+    let n = row / u.Ho;
+    let oy = row % u.Ho;
+    let gRow = n * ${O}u * u.HoWo + oy * u.Wo;
+    let iy0 = i32(oy * ${sH}u + kh0) - ${pH};
+    for (var k = 0u; k < u.nChunks; k++) {
+      let ow0 = k * ${R}u;
+      let ix0 = i32(ow0 * ${sW}u) - ${pW};
+      ${body.join('\n      ')}
+    }
+  }
+  var res: array<f32, ${tm * slots * kW}>;
+  ${keep.join('\n  ')}
+  for (var e = 0u; e < ${tm * slots * kW}u + u.zero; e++) {
+    let o = o0 + e / ${slots * kW}u;
+    let sl = (e / ${kW}u) % ${slots}u;
+    let cc = ch0 + sl / ${khb}u;
+    let kh = kh0 + sl % ${khb}u;
+    let kw = e % ${kW}u;
+    if (live && o < ${O}u && kh < ${kH}u && cc < ${C}u) {
+      Out[z * ${total}u + ((o * ${C}u + cc) * ${kH}u + kh) * ${kW}u + kw] = res[e];
+    }
+  }
+}`;
+  const device = g.device;
+  const key = `${op}|subgroup|${tm},${R},${khb},${CI},${wg}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
+  // Not runKernel: the `enable` directive must precede the header it generates.
+  const pipeline = device.pipeline(key, op, wgsl);
+  const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
+  const buffers = [g, a, out].map((t) => ({ buffer: t.buffer, bytes: t.byteLength }));
+  const sizes = { rows, rowsPerSplit, Ho, Wo, HoWo: Ho * Wo, H, W, HW: H * W, nChunks: Math.ceil(Wo / R) };
+  for (let zoff = 0; zoff < splits; zoff += perDispatch) {
+    const params = packUniforms(op, decl.uniforms, { zoff, zero: 0, ...sizes });
+    device.dispatch(pipeline, buffers, params, [gx, gy, Math.min(perDispatch, splits - zoff)]);
+  }
+}
+
 function weightGradTiled(
   op: string,
   g: Tensor,
@@ -777,6 +1045,7 @@ function weightGradTiled(
   geo: ConvGeometry,
   splits: number,
   out: Tensor,
+  padMode: ConvPadMode,
 ): void {
   const [N, O, Ho, Wo] = g.shape;
   const [, C, H, W] = a.shape;
@@ -793,22 +1062,29 @@ function weightGradTiled(
     inputs: ['G', 'Xa'],
     outputs: ['Out'],
     uniforms: { HoWo: 'u32', Wo: 'u32', H: 'u32', W: 'u32', HW: 'u32' },
-    prelude: /* wgsl */ `
+    prelude: /* wgsl */ `${convHelpersWgsl(padMode, 'none')}
 fn loadA(m: u32, k: u32) -> f32 {
   let n = k / u.HoWo;
-  return select(0.0, G[(n * ${O}u + min(m, ${O - 1}u)) * u.HoWo + k % u.HoWo], m < ${O}u);
+  return select(0.0, G[(n * ${O}u + min(m, ${O - 1}u)) * u.HoWo + k - n * u.HoWo], m < ${O}u);
 }
 fn loadB(k: u32, j: u32) -> f32 {
+  // Two divisions by uniforms, the remainders by multiply-subtract.
   let n = k / u.HoWo;
-  let pix = k % u.HoWo;
+  let pix = k - n * u.HoWo;
   let oy = pix / u.Wo;
-  let ox = pix % u.Wo;
+  let ox = pix - oy * u.Wo;
   let c = j / ${kH * kW}u;
   let kh = (j / ${kW}u) % ${kH}u;
   let kw = j % ${kW}u;
-  let iy = i32(oy * ${sH}u + kh) - ${pH};
+  ${
+    padMode === 'zeros'
+      ? `let iy = i32(oy * ${sH}u + kh) - ${pH};
   let ix = i32(ox * ${sW}u + kw) - ${pW};
-  let ok = j < ${NN}u && u32(iy) < u.H && u32(ix) < u.W;
+  let ok = j < ${NN}u && u32(iy) < u.H && u32(ix) < u.W;`
+      : `let iy = fold(i32(oy * ${sH}u + kh) - ${pH}, i32(u.H));
+  let ix = fold(i32(ox * ${sW}u + kw) - ${pW}, i32(u.W));
+  let ok = j < ${NN}u;`
+  }
   let idx = select(0u, (n * ${C}u + c) * u.HW + u32(iy) * u.W + u32(ix), ok);
   return select(0.0, Xa[idx], ok);
 }
@@ -816,7 +1092,7 @@ fn storeC(m: u32, j: u32, z: u32, v: f32) {
   if (m < ${O}u && j < ${NN}u) { Out[z * ${O * NN}u + m * ${NN}u + j] = v; }
 }`,
   };
-  runTiledGemm(gemm, `wgrad|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW}`, [g, a], [out], {
+  runTiledGemm(gemm, `wgrad|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`, [g, a], [out], {
     HoWo,
     Wo,
     H,
@@ -827,7 +1103,12 @@ fn storeC(m: u32, j: u32, z: u32, v: f32) {
 
 // ---- public ops ----------------------------------------------------------------
 
-/** y = conv2d(x, w) + bias for x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], bias: [Cout] → [N, Cout, Ho, Wo]. */
+/**
+ * y = act(conv2d(pad(x), w) + bias) for x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], bias: [Cout] → [N, Cout, Ho, Wo].
+ * `padMode` picks how the `padding` border is filled (zeros; reflect = ReflectionPad2d; replicate =
+ * ReplicationPad2d), read through the kernel's index math with no padded copy; `epilogue` (none, relu,
+ * tanh) runs in the output write. Both are baked into the pipeline; image sizes stay uniforms.
+ */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const op = 'conv2d';
   const s = checkedConv2dShape(op, x.shape, w.shape, opts);
@@ -861,6 +1142,8 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
     wB0: 0,
     wBs: 1,
     bias: bias !== null,
+    padMode: s.padMode,
+    epilogue: s.epilogue,
   };
   gatherConv(op, spec, x, w, bias, y, convStrategy(x.device, opts.strategy));
   return y;
@@ -869,6 +1152,10 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOp
 /**
  * dx of y = conv2d(x, w) for dy: [N, Cout, Ho, Wo] → xShape. This is the
  * transposed convolution of dy with w (the same kernel as convTranspose2d).
+ * With a reflect/replicate `padMode`, xShape is the unpadded input's and the
+ * mirrored copies' gradients are summed into it (the transposed convolution
+ * on the padded shape, then pad2dBackward); `epilogue` is ignored (pass dy
+ * through the activation's backward first).
  */
 export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: Conv2dOptions = {}): Tensor {
   const op = 'conv2dBackwardInput';
@@ -876,27 +1163,43 @@ export function conv2dBackwardInput(dy: Tensor, w: Tensor, xShape: Shape, opts: 
   const ctx = shapesCtx(xShape, w.shape, `, dy ${fmtShape(dy.shape)}`);
   checkShapeEq(op, 'dy', dy.shape, [s.N, s.Cout, s.Ho, s.Wo], ctx);
   sameDevice(op, dy, w);
-  const dx = Tensor.empty(dy.device, xShape);
+  const folded = s.padMode !== 'zeros';
+  // Folded pads: the gradient of the padded input first, then the pad's own backward sums the mirrored copies.
+  const paddedShape = folded ? [s.N, s.Cin, s.H + 2 * s.g.pH, s.W + 2 * s.g.pW] : xShape;
+  const dx = Tensor.empty(dy.device, paddedShape);
   transposedConv(
     op,
     dy,
     w,
     null,
     dx,
-    { kH: s.kH, kW: s.kW, wInStride: s.Cin * s.kH * s.kW, wOutStride: s.kH * s.kW, ...s.g },
+    {
+      kH: s.kH,
+      kW: s.kW,
+      wInStride: s.Cin * s.kH * s.kW,
+      wOutStride: s.kH * s.kW,
+      ...s.g,
+      ...(folded ? { pH: 0, pW: 0 } : {}),
+    },
     convStrategy(dy.device, opts.strategy),
   );
-  return dx;
+  if (!folded) return dx;
+  const dxUnpadded = pad2dBackward(dx, xShape, [s.g.pW, s.g.pW, s.g.pH, s.g.pH], s.padMode as 'reflect' | 'replicate');
+  dx.dispose();
+  return dxUnpadded;
 }
 
-/** dw of y = conv2d(x, w) for dy: [N, Cout, Ho, Wo], x: [N, Cin, H, W] → wShape [Cout, Cin, kH, kW]. */
+/**
+ * dw of y = conv2d(x, w) for dy: [N, Cout, Ho, Wo], x: [N, Cin, H, W] → wShape [Cout, Cin, kH, kW].
+ * With a reflect/replicate `padMode`, x is the unpadded input, read through the same index folding as the forward.
+ */
 export function conv2dBackwardWeight(dy: Tensor, x: Tensor, wShape: Shape, opts: Conv2dOptions = {}): Tensor {
   const op = 'conv2dBackwardWeight';
   const s = checkedConv2dShape(op, x.shape, wShape, opts);
   const ctx = shapesCtx(x.shape, wShape, `, dy ${fmtShape(dy.shape)}`);
   checkShapeEq(op, 'dy', dy.shape, [s.N, s.Cout, s.Ho, s.Wo], ctx);
   sameDevice(op, dy, x);
-  return weightGrad(op, dy, x, s.kH, s.kW, s.g, convStrategy(x.device, opts.strategy));
+  return weightGrad(op, dy, x, s.kH, s.kW, s.g, convStrategy(x.device, opts.strategy), s.padMode);
 }
 
 /** db of y = conv2d(x, w) + bias: [Cout] = Σ over N, Ho, Wo of dy. */
@@ -909,7 +1212,28 @@ export function conv2dBackwardBias(dy: Tensor): Tensor {
 
 // ---- float64 references (written from the definitions, not from the kernels) ----
 
-/** y[n,o,i,j] = b[o] + Σ_{c,kh,kw} x[n,c,i·sH−pH+kh, j·sW−pW+kw] · w[o,c,kh,kw], zero padding. */
+/**
+ * Where the padded input's row/column i (in input coordinates, i.e. possibly
+ * negative or ≥ n) reads from: PyTorch's ReflectionPad2d mirrors about the
+ * edge pixel (−1 → 1, n → n − 2), ReplicationPad2d repeats it; −1 for a zero.
+ */
+function sourceIndexRef(i: number, n: number, mode: ConvPadMode): number {
+  if (i >= 0 && i < n) return i;
+  if (mode === 'replicate') return i < 0 ? 0 : n - 1;
+  if (mode === 'reflect') return i < 0 ? -i : 2 * (n - 1) - i;
+  return -1;
+}
+
+const EPILOGUE_REF: Record<ConvEpilogue, (v: number) => number> = {
+  none: (v) => v,
+  relu: (v) => Math.max(v, 0),
+  tanh: (v) => Math.tanh(v),
+};
+
+/**
+ * y[n,o,i,j] = act(b[o] + Σ_{c,kh,kw} xp[n,c,i·sH−pH+kh, j·sW−pW+kw] · w[o,c,kh,kw]),
+ * xp being x padded by `padMode` (zeros by default).
+ */
 export function conv2dRef(
   x: ArrayLike<number>,
   xShape: Shape,
@@ -920,6 +1244,8 @@ export function conv2dRef(
 ): { data: Float64Array; shape: number[] } {
   const shape = conv2dOutputShape(xShape, wShape, opts);
   const { sH, sW, pH, pW } = convGeometry('conv2dRef', opts, () => '');
+  const mode = opts.padMode ?? 'zeros';
+  const act = EPILOGUE_REF[opts.epilogue ?? 'none'];
   const [N, C, H, W] = xShape;
   const [, O, Ho, Wo] = shape;
   const [, , kH, kW] = wShape;
@@ -931,16 +1257,16 @@ export function conv2dRef(
           let acc = bias ? bias[o] : 0;
           for (let c = 0; c < C; c++) {
             for (let kh = 0; kh < kH; kh++) {
-              const ih = i * sH - pH + kh;
-              if (ih < 0 || ih >= H) continue;
+              const ih = sourceIndexRef(i * sH - pH + kh, H, mode);
+              if (ih < 0) continue;
               for (let kw = 0; kw < kW; kw++) {
-                const iw = j * sW - pW + kw;
-                if (iw < 0 || iw >= W) continue;
+                const iw = sourceIndexRef(j * sW - pW + kw, W, mode);
+                if (iw < 0) continue;
                 acc += x[((n * C + c) * H + ih) * W + iw] * w[((o * C + c) * kH + kh) * kW + kw];
               }
             }
           }
-          data[((n * O + o) * Ho + i) * Wo + j] = acc;
+          data[((n * O + o) * Ho + i) * Wo + j] = act(acc);
         }
       }
     }
@@ -949,8 +1275,9 @@ export function conv2dRef(
 }
 
 /**
- * Gradients of L = Σ dy·conv2d(x, w, b): each forward product x·w scatters
- * dy into dx (times w) and into dw (times x); db sums dy.
+ * Gradients of L = Σ dy·conv2d(x, w, b) (no epilogue): each forward product x·w scatters
+ * dy into dx (times w) and into dw (times x); db sums dy. With a reflect or
+ * replicate padMode the product's x is the unpadded pixel it was read from, so dx sums the mirrored copies.
  */
 export function conv2dBackwardRef(
   dy: ArrayLike<number>,
@@ -962,6 +1289,7 @@ export function conv2dBackwardRef(
 ): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
   const [, O, Ho, Wo] = conv2dOutputShape(xShape, wShape, opts);
   const { sH, sW, pH, pW } = convGeometry('conv2dBackwardRef', opts, () => '');
+  const mode = opts.padMode ?? 'zeros';
   const [N, C, H, W] = xShape;
   const [, , kH, kW] = wShape;
   const dx = new Float64Array(sizeOf(xShape));
@@ -975,11 +1303,11 @@ export function conv2dBackwardRef(
           db[o] += g;
           for (let c = 0; c < C; c++) {
             for (let kh = 0; kh < kH; kh++) {
-              const ih = i * sH - pH + kh;
-              if (ih < 0 || ih >= H) continue;
+              const ih = sourceIndexRef(i * sH - pH + kh, H, mode);
+              if (ih < 0) continue;
               for (let kw = 0; kw < kW; kw++) {
-                const iw = j * sW - pW + kw;
-                if (iw < 0 || iw >= W) continue;
+                const iw = sourceIndexRef(j * sW - pW + kw, W, mode);
+                if (iw < 0) continue;
                 const xi = ((n * C + c) * H + ih) * W + iw;
                 const wi = ((o * C + c) * kH + kh) * kW + kw;
                 dx[xi] += g * w[wi];

@@ -5,13 +5,15 @@ import { ArgumentError, type Device } from '@cg/tensor-core';
  *
  * - `register`: no workgroup memory, no barriers. A workgroup owns a fixed
  *   block of output rows (output channels); each invocation keeps a large
- *   register block of outputs (16×16 for convolutions, 32×16 for matmul) and
- *   reads every operand as few times as possible. Measured on lavapipe
- *   (2-core AVX-512 host): each loaded element costs ~1 ns per invocation,
- *   uniform address or not, while FMAs and spilled sums are cheap, so reuse
- *   per load is everything; barriers cost a coroutine switch per invocation
- *   group. 10–20 GFLOP/s on an idle machine (docs/ARCHITECTURE.md §4; the first matmul probes reached 7.4 at best
- *   with 4×4–8×8 blocks).
+ *   register block of outputs (16×8 for the gather convolution, 32×16 for
+ *   matmul) and reads every operand as few times as possible. Measured on
+ *   lavapipe (2-core AVX-512 host): each loaded element costs ~1 ns per
+ *   invocation (~10 FMAs), uniform address or not, while FMAs and spilled
+ *   sums are cheap, so reuse per load is everything; barriers cost a
+ *   coroutine switch per invocation group. Where the device has subgroups
+ *   (useSubgroups), operands that every lane of a workgroup needs (weights,
+ *   the weight gradient's dy values) are loaded once per 8 lanes and shared
+ *   by subgroupBroadcast. docs/ARCHITECTURE.md §4.
  * - `workgroup-tiled`: classic 64×64 output tiles staged through workgroup
  *   memory in K-slices of 16, 16×16 invocations with 4×4 outputs each. What
  *   real GPUs reward; ~3 GFLOP/s on lavapipe, 3–5× slower than `register`.
@@ -51,6 +53,29 @@ export function convStrategy(device: Device, requested?: ConvStrategy): ConvStra
   return override ?? envStrategy() ?? (device.adapter.isSoftware ? 'register' : 'workgroup-tiled');
 }
 
+/**
+ * Switches for experiments and benches (mutable, like dispatchBudget):
+ * `subgroups: false` keeps the register kernels off their subgroup variant
+ * even where the device has the feature (`CG_CONV_SUBGROUPS=0` does the same).
+ */
+export const convTuning = { subgroups: true };
+
+/**
+ * Whether the register gather convolution may share weight loads through
+ * subgroupBroadcast: the device must have been created with the `subgroups`
+ * feature, and subgroups must hold at least 8 invocations (the kernel spreads
+ * each weight block over lanes 0..7). On lavapipe (subgroups of 8) one lane
+ * load plus 8 broadcasts costs about a sixth of 8 lane loads, and an
+ * invocation's weight loads are the same in every lane of a workgroup.
+ */
+export function useSubgroups(device: Device): boolean {
+  if (!convTuning.subgroups) return false;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  if (env?.CG_CONV_SUBGROUPS === '0') return false;
+  const gpu = device.gpu as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } };
+  return gpu.features.has('subgroups') && (gpu.adapterInfo?.subgroupMinSize ?? 0) >= 8;
+}
+
 /** Register tile of the gather convolution: TM output channels × TN output pixels per invocation. */
 export interface RegisterTile {
   tm: number;
@@ -58,18 +83,17 @@ export interface RegisterTile {
 }
 
 /**
- * Measured on lavapipe (2-core AVX-512 host): 16×16 beat every smaller tile
- * on 3×3 and 4×4 convolutions (loads dominate, spilled sums are cheap);
- * 7-wide kernels prefer TM 8, which also halves their compile time. TM is a
- * multiple of 4 because weights are read as vec4 (a 64→3 head computes one
- * padding channel); TN shrinks on narrow outputs, to a power of two ≤ the
- * row length (at least 4), so nearby image sizes share the pipeline.
+ * TM is 16 (8 for 7-wide kernels, 4 for few channels, e.g. a 64→3 head,
+ * which spends its registers on 16 pixels instead); TN is 8, or the largest
+ * power of two ≤ the row length (at least 4), so nearby image sizes share a
+ * pipeline. Measured on a loaded lavapipe (3×3 256→256 at 32², subgroup
+ * weights, interleaved): 16×16 was 5–25 % faster than 16×8 but compiled ~4×
+ * longer (10+ s per pipeline: every row value is a load site); 8×8 was
+ * 5–15 % slower.
  */
 export function registerTile(outChannels: number, taps: number, rowLength: number): RegisterTile {
-  let tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
-  // Few channels (a 64→3 head, a 512→1 critic): spend the registers on pixels instead.
-  const tn = Math.min(tm === 4 ? 32 : 16, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, rowLength)))));
-  if (tn <= 4 && outChannels >= 16) tm = 16;
+  const tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
+  const tn = Math.min(tm === 4 ? 16 : 8, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, rowLength)))));
   return { tm, tn };
 }
 

@@ -3,7 +3,7 @@ import { sameDevice } from '../runtime.js';
 import { sizeOf } from '../shape.js';
 import { convStrategy } from './conv_strategy.js';
 import {
-  type Conv2dOptions,
+  type ConvBaseOptions,
   type ConvGeometry,
   conv2d,
   convGeometry,
@@ -19,7 +19,7 @@ import {
  * a conv2d, and its weight gradient is conv2d's with x and dy swapped.
  */
 
-export interface ConvTranspose2dOptions extends Conv2dOptions {
+export interface ConvTranspose2dOptions extends ConvBaseOptions {
   /** Extra rows/columns added at the bottom/right (each < stride); picks among the sizes that conv2d maps back to H. */
   outputPadding?: number | [number, number];
 }
