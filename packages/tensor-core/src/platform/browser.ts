@@ -1,7 +1,7 @@
 // The only file that touches navigator.gpu.
 import { type AdapterSummary, Device } from '../device.js';
 import { DeviceError } from '../errors.js';
-import { isSoftwareAdapter, requiredLimits } from './limits.js';
+import { isSoftwareAdapter, requiredFeatures, requiredLimits } from './limits.js';
 
 export { Device };
 
@@ -26,7 +26,11 @@ export async function requestDevice(options: BrowserDeviceOptions = {}): Promise
         '(GPU blocklisted or disabled). In Chromium try --enable-unsafe-webgpu; check chrome://gpu.',
     );
   }
-  const device = await adapter.requestDevice({ requiredLimits: requiredLimits(adapter), label: 'cg' });
+  const device = await adapter.requestDevice({
+    requiredLimits: requiredLimits(adapter),
+    requiredFeatures: requiredFeatures(adapter),
+    label: 'cg',
+  });
   const info = adapter.info;
   const summary: AdapterSummary = {
     vendor: info?.vendor ?? '',

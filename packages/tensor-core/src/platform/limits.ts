@@ -18,6 +18,16 @@ export function requiredLimits(adapter: GPUAdapter): Record<string, number> {
   return out;
 }
 
+/**
+ * Optional features the kernels use when present: `subgroups` lets the conv
+ * kernels share each loaded weight across lanes with subgroupBroadcast
+ * (2–5× faster convs on lavapipe; kernels-wgsl conv_strategy.ts decides per
+ * device whether to use it, from the subgroup size).
+ */
+export function requiredFeatures(adapter: GPUAdapter): GPUFeatureName[] {
+  return adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
+}
+
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|warp|software/i;
 
 export function isSoftwareAdapter(adapter: GPUAdapter): boolean {

@@ -2,7 +2,7 @@
 import { create } from 'webgpu';
 import { type AdapterSummary, Device } from '../device.js';
 import { ArgumentError, DeviceError } from '../errors.js';
-import { isSoftwareAdapter, requiredLimits } from './limits.js';
+import { isSoftwareAdapter, requiredFeatures, requiredLimits } from './limits.js';
 
 export {
   adoptParentTerminal,
@@ -149,7 +149,11 @@ async function openDevice(
   featureLevel: 'core' | 'compatibility',
   options: NodeDeviceOptions,
 ): Promise<Device> {
-  const gpu = await adapter.requestDevice({ requiredLimits: requiredLimits(adapter), label: 'cg' });
+  const gpu = await adapter.requestDevice({
+    requiredLimits: requiredLimits(adapter),
+    requiredFeatures: requiredFeatures(adapter),
+    label: 'cg',
+  });
   const info = adapter.info;
   const summary: AdapterSummary = {
     vendor: info.vendor,
