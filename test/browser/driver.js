@@ -13,12 +13,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Longest gap between two polls: how long the page's main thread was blocked, at worst. */
 let maxGapMs = 0;
 
+/** What the translate panel's progress bar showed, each change once (reset per translation). */
+let progressSeen = [];
+
+function sampleProgress() {
+  const box = $('translate-progress-box');
+  if (!box || box.hidden || progressSeen.length >= 500) return;
+  const seen = {
+    phase: box.dataset.phase,
+    text: $('translate-progress-text').textContent,
+    value: $('translate-progress').value,
+  };
+  const last = progressSeen.at(-1);
+  if (!last || last.text !== seen.text || last.value !== seen.value) progressSeen.push(seen);
+}
+
 async function waitFor(pred, what, timeoutMs = cfg.stepTimeoutMs) {
   const t0 = performance.now();
   for (let last = t0; ; ) {
     const now = performance.now();
     maxGapMs = Math.max(maxGapMs, now - last);
     last = now;
+    sampleProgress();
     const v = pred();
     if (v) return v;
     const bannerKind = $('banner').dataset.kind;
@@ -54,8 +70,13 @@ async function base64Of(url) {
 
 const count = () => Number($('translate-status').dataset.count ?? 0);
 
-/** Waits for the next finished translation and returns what the page shows and offers for download. */
+/**
+ * Waits for the next finished translation and returns what the page shows and offers for download: its time,
+ * the kernels it still compiled on first use, whether it ran in tiles, what the progress bar showed on the way
+ * (compiling ahead, then translating), and the last compile ahead's size and time.
+ */
 async function nextTranslation(before, what) {
+  progressSeen = [];
   await waitFor(
     () =>
       count() > before || $('translate-status').dataset.state === 'error' || $('ckpt-status').dataset.state === 'error',
@@ -63,8 +84,14 @@ async function nextTranslation(before, what) {
   );
   if (count() <= before)
     throw new Error(`${what}: ${$('ckpt-status').textContent} ${$('translate-status').textContent}`);
+  const status = $('translate-status').dataset;
+  const box = $('translate-progress-box').dataset;
   return {
-    ms: Number($('translate-status').dataset.ms),
+    ms: Number(status.ms),
+    compiled: Number(status.compiled),
+    tiled: status.tiled === 'true',
+    compileAhead: { pipelines: Number(box.compiled), ms: Number(box.compileMs) },
+    progress: progressSeen,
     text: $('translate-status').textContent,
     png: await base64Of($('download-output').href),
   };
@@ -103,6 +130,25 @@ async function translatePart(result) {
   $('export-onnx').click();
   const onnx = await waitFor(() => document.getElementById('download-onnx'), 'the Export ONNX download');
   result.translateOnnx = await base64Of(onnx.href);
+}
+
+/**
+ * A photo large enough to run in tiles (the page's URL sets a small maxGpuMB), translated as soon as it is
+ * picked; then the small input again, so later parts translate what they expect.
+ */
+async function largePhotoPart(result) {
+  $('tab-translate').click();
+  await waitFor(() => !$('translate').disabled, 'the translate panel to be idle');
+  let n = count();
+  maxGapMs = 0;
+  const t0 = performance.now();
+  setFiles($('image-file'), [await fixture(cfg.fixtures.large, 'image/png')]);
+  const t = await nextTranslation(n, 'translation of the large photo');
+  result.large = { ...t, wallMs: performance.now() - t0, maxMainThreadGapMs: maxGapMs };
+  await stage('large');
+  n = count();
+  setFiles($('image-file'), [await fixture(cfg.fixtures.image, 'image/png')]);
+  await nextTranslation(n, 'translation of the small input again');
 }
 
 async function trainPart(result) {
@@ -195,9 +241,13 @@ try {
     for (const part of cfg.parts) {
       const t0 = performance.now();
       await log(`${part}…`);
-      await { translate: translatePart, train: trainPart, trainFiles: trainFilesPart, deviceLoss: deviceLossPart }[
-        part
-      ](result);
+      await {
+        translate: translatePart,
+        largePhoto: largePhotoPart,
+        train: trainPart,
+        trainFiles: trainFilesPart,
+        deviceLoss: deviceLossPart,
+      }[part](result);
       await log(`${part} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   }

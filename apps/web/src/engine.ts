@@ -4,7 +4,9 @@
 import {
   CheckpointError,
   type CycleGANModel,
+  compileGeneratorAhead,
   DataError,
+  EXACT_MAX_PIXELS,
   type GeneratorSpec,
   loadGenerator,
   MemoryImageSource,
@@ -17,10 +19,11 @@ import {
   sizeMultiple,
   type TrainerIO,
   type TrainProgress,
+  tensorToImages,
   train,
-  translateImageAnySize,
+  translateAnySize,
 } from '@cg/cyclegan';
-import { type Device, DeviceError, Rng } from '@cg/tensor-core';
+import { ArgumentError, type Device, DeviceError, Rng } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/browser';
 import { encodePng } from './image_io.js';
 import type {
@@ -36,7 +39,28 @@ import type {
   TrainData,
   TrainRunOptions,
   TrainSummary,
+  TranslateResult,
+  TranslateSettings,
 } from './protocol.js';
+
+/**
+ * Host memory a tiled translation may hold in activations. A tab that allocates past what the browser grants
+ * it (commonly 2–4 GiB per process) is killed without a message, so a photo needing more is refused up front.
+ */
+export const MAX_HOST_BYTES = 2 * 2 ** 30;
+
+/**
+ * GPU bytes a translation may take unless the page's `?maxGpuMB=` says otherwise; a photo that needs more runs
+ * in tiles: bounded memory (a software adapter's GPU memory is the browser's own; a real GPU's may be small)
+ * and a progress bar that moves, where the whole-image forward reports only its end.
+ */
+export const DEFAULT_MAX_GPU_BYTES = 512 * 2 ** 20;
+
+/** How long translations must pause before the deferred photo-size compile starts (Engine.photosLater). */
+const PHOTOS_AFTER_IDLE_MS = 1500;
+
+/** At most this many translation progress events per second: each is a message to the page. */
+const PROGRESS_INTERVAL_MS = 100;
 
 /** An error that already knows which message the page should show. */
 export class EngineError extends Error {
@@ -50,6 +74,13 @@ export class EngineError extends Error {
 }
 
 type Generator = ReturnType<typeof loadGenerator>['net'];
+type LoadedGenerator = { net: Generator; spec: GeneratorSpec };
+
+/** The compile ahead for photo-sized images (Engine.compileAhead). */
+const PHOTOS = 'photos';
+
+/** Small enough to compile ahead at its own size (its dummy forward allocates what the real one reuses). */
+const isSmall = (w: number, h: number) => w * h <= EXACT_MAX_PIXELS;
 
 /** The trainer's file system, in memory: checkpoints at pause/end, training state, history, report. */
 class MemoryIO implements TrainerIO {
@@ -81,7 +112,14 @@ interface Run {
 export class Engine {
   private device: Device | null = null;
   private lostMessage: string | null = null;
-  private generator: { net: Generator; spec: GeneratorSpec } | null = null;
+  private generator: LoadedGenerator | null = null;
+  /** Compiles ahead run one after another (each records its dummy forwards alone); this is the last. */
+  private compileChain: Promise<void> = Promise.resolve();
+  /** The loaded generator's compiles ahead, done or queued: PHOTOS, or an image size "W×H". */
+  private compiles = new Map<string, Promise<void>>();
+  /** Set when a load compiled the page's small image first: the photo sizes follow once translations pause. */
+  private photosLater: LoadedGenerator | null = null;
+  private photosTimer: ReturnType<typeof setTimeout> | undefined;
   private run: Run | null = null;
 
   constructor(
@@ -98,9 +136,9 @@ export class Engine {
       case 'init':
         return this.init();
       case 'loadCheckpoint':
-        return this.loadCheckpoint(req.bytes, req.name);
+        return this.loadCheckpoint(req.bytes, req.name, req.imageSize, req.settings ?? {});
       case 'translate':
-        return this.translate(req.image);
+        return this.translate(req.image, req.name, req.settings ?? {});
       case 'train':
         return this.startTraining(req.data, req.options);
       case 'pause':
@@ -156,6 +194,8 @@ export class Engine {
       // Everything on the device is gone: the generator and the training run must be rebuilt.
       this.device = null;
       this.generator = null;
+      this.compiles.clear();
+      this.photosLater = null;
       if (this.run) {
         this.run.model = null;
         this.run.pauseRequested = true;
@@ -181,7 +221,12 @@ export class Engine {
     };
   }
 
-  private async loadCheckpoint(bytes: Uint8Array, name: string): Promise<GeneratorInfo> {
+  private async loadCheckpoint(
+    bytes: Uint8Array,
+    name: string,
+    imageSize: [number, number] | undefined,
+    settings: TranslateSettings,
+  ): Promise<GeneratorInfo> {
     const notes: string[] = [];
     // Parse before touching the GPU, so a bad file is reported as such even without WebGPU.
     const sd = readCheckpoint(bytes, name, (m) => notes.push(m));
@@ -189,6 +234,19 @@ export class Engine {
     const loaded = loadGenerator(device, sd, { source: name, log: (m) => notes.push(m) });
     this.generator?.net.dispose();
     this.generator = loaded;
+    this.compiles.clear();
+    this.photosLater = null;
+    // Not awaited: the page shows the generator now and the compile's progress; translations wait for theirs.
+    if (settings.compileAhead ?? true) {
+      if (imageSize && isSmall(imageSize[0], imageSize[1])) {
+        // The page translates its image next: its kernels first, the photo sizes' once it is done (a browser's
+        // GPU process may compile in order with the work it is sent, so they would delay it).
+        void this.compileAhead(loaded, imageSize);
+        this.photosLater = loaded;
+      } else {
+        void this.compileAhead(loaded, PHOTOS);
+      }
+    }
     return {
       spec: loaded.spec,
       netG: netGName(loaded.spec),
@@ -198,17 +256,117 @@ export class Engine {
     };
   }
 
-  private async translate(image: RgbImage): Promise<{ image: RgbImage; ms: number }> {
-    await this.ensureDevice();
+  /**
+   * Compiles the generator's pipelines with createComputePipelineAsync (so compiling never blocks this thread)
+   * before a translation needs them (compileGeneratorAhead): for photos (PHOTOS: whole and tiled, at sizes that
+   * select what any large image does), or for one small image's size exactly (small images select narrower
+   * conv tiles). Queued after the compiles before it; progress goes to the page. The promise never rejects.
+   */
+  private compileAhead(g: LoadedGenerator, what: typeof PHOTOS | [number, number]): Promise<void> {
+    const key = what === PHOTOS ? PHOTOS : `${what[0]}×${what[1]}`;
+    let job = this.compiles.get(key);
+    if (job) return job;
+    if (key === PHOTOS && this.photosLater === g) this.photosLater = null;
+    job = this.compileChain.then(async () => {
+      if (this.generator !== g) return; // replaced before its turn came
+      const t0 = performance.now();
+      try {
+        await compileGeneratorAhead(g.net, {
+          multiple: sizeMultiple(g.spec),
+          input_nc: g.spec.input_nc,
+          photos: what === PHOTOS,
+          sizes: what === PHOTOS ? [] : [what],
+          onProgress: (done, total) => this.emit({ event: 'compileProgress', done, total, ms: performance.now() - t0 }),
+        });
+      } catch (e) {
+        // Nothing is lost: whatever did not compile ahead compiles on first use, as it always did.
+        this.emit({
+          event: 'log',
+          line: `compiling ahead failed (${(e as Error).message ?? e}); compiling on first use`,
+        });
+      }
+    });
+    this.compileChain = job;
+    this.compiles.set(key, job);
+    return job;
+  }
+
+  private async translate(image: RgbImage, imageName: string, settings: TranslateSettings): Promise<TranslateResult> {
+    const device = await this.ensureDevice();
     const g = this.generator;
     if (!g) throw new EngineError('checkpoint', 'Load a generator checkpoint first.');
+    clearTimeout(this.photosTimer);
+    if (settings.compileAhead ?? true) {
+      const { width: w, height: h } = image;
+      // Its own compile only: the photo sizes' may still be going on in the background.
+      await this.compileAhead(g, isSmall(w, h) ? [w, h] : PHOTOS);
+    }
+    try {
+      return await this.translateNow(device, g, image, imageName, settings);
+    } finally {
+      // Deferred photo sizes start once the page has stopped translating for a moment: started at once, they
+      // would slow a translation asked for right after (a GPU process may compile in order with its work).
+      if (this.photosLater === g) {
+        this.photosTimer = setTimeout(() => {
+          if (this.photosLater !== g || this.generator !== g) return;
+          this.photosLater = null;
+          void this.compileAhead(g, PHOTOS);
+        }, PHOTOS_AFTER_IDLE_MS);
+      }
+    }
+  }
+
+  private async translateNow(
+    device: Device,
+    g: LoadedGenerator,
+    image: RgbImage,
+    imageName: string,
+    settings: TranslateSettings,
+  ): Promise<TranslateResult> {
+    const firstUse = () => {
+      const m = device.memory();
+      return m.pipelinesCompiled - m.pipelinesCompiledAhead;
+    };
+    const compiled0 = firstUse();
     const t0 = performance.now();
-    // Whole-image when it fits one binding; larger photos run in exact tiles (activations in host memory).
-    const out = await translateImageAnySize(g.net, image, {
-      multiple: sizeMultiple(g.spec),
-      input_nc: g.spec.input_nc,
-    });
-    return { image: out, ms: performance.now() - t0 };
+    let last = 0;
+    const onProgress = (done: number, total: number) => {
+      const now = performance.now();
+      if (now - last < PROGRESS_INTERVAL_MS && done < total) return;
+      last = now;
+      this.emit({ event: 'translateProgress', fraction: total > 0 ? done / total : 1 });
+    };
+    // Unknown until the first tile (the whole-image path reports only its end).
+    this.emit({ event: 'translateProgress', fraction: null });
+    let out: Awaited<ReturnType<typeof translateAnySize>>;
+    try {
+      // Whole-image when it fits one binding; larger photos run in exact tiles (activations in host memory).
+      out = await translateAnySize(g.net, image, {
+        multiple: sizeMultiple(g.spec),
+        input_nc: g.spec.input_nc,
+        maxGpuBytes: settings.maxGpuBytes ?? DEFAULT_MAX_GPU_BYTES,
+        maxHostBytes: MAX_HOST_BYTES,
+        name: imageName,
+        onProgress,
+      });
+    } catch (e) {
+      // The library's one line says what the image needs; what this page allows and can do about it go after.
+      if ((e instanceof DataError || e instanceof ArgumentError) && /host memory/.test(e.message)) {
+        throw new EngineError(
+          'data',
+          `${e.message}. This page allows ${MAX_HOST_BYTES / 2 ** 30} GiB (a tab that takes more is killed by the ` +
+            'browser): scale the photo down, or translate it with the command-line tool (pnpm cyclegan translate, ' +
+            '--max_host_memory), which can use more.',
+        );
+      }
+      throw e;
+    }
+    return {
+      image: tensorToImages(out.data, out.shape)[0],
+      ms: performance.now() - t0,
+      compiled: firstUse() - compiled0,
+      tiled: out.tiled,
+    };
   }
 
   private async startTraining(data: TrainData, options: TrainRunOptions): Promise<TrainSummary> {

@@ -59,10 +59,36 @@ export interface TrainSummary {
   seconds: number;
 }
 
+/** How the page translates, from its URL (main.ts). */
+export interface TranslateSettings {
+  /** `?maxGpuMB=`: GPU bytes a translation may take at once (TiledOptions.maxGpuBytes; engine.ts has the default). */
+  maxGpuBytes?: number;
+  /** `?compileAhead=0`: compile each kernel on first use instead (as before; to compare or rule it out). */
+  compileAhead?: boolean;
+}
+
+export interface TranslateResult {
+  image: RgbImage;
+  /** The translation itself, after any compile ahead it waited for. */
+  ms: number;
+  /** Pipelines the translation still compiled on first use (0 when compiling ahead covered it). */
+  compiled: number;
+  /** True when it ran in tiles, with activations in host memory. */
+  tiled: boolean;
+}
+
 export type Request =
   | { op: 'init' }
-  | { op: 'loadCheckpoint'; bytes: Uint8Array; name: string }
-  | { op: 'translate'; image: RgbImage }
+  /** `imageSize`: the image on the page, [width, height], whose pipelines are compiled ahead too. */
+  | {
+      op: 'loadCheckpoint';
+      bytes: Uint8Array;
+      name: string;
+      imageSize?: [number, number];
+      settings?: TranslateSettings;
+    }
+  /** `name`: the image's file, for messages. */
+  | { op: 'translate'; image: RgbImage; name: string; settings?: TranslateSettings }
   | { op: 'train'; data: TrainData; options: TrainRunOptions }
   | { op: 'pause' }
   | { op: 'resume' }
@@ -73,7 +99,7 @@ export type Request =
 export interface ReplyMap {
   init: AdapterInfo;
   loadCheckpoint: GeneratorInfo;
-  translate: { image: RgbImage; ms: number };
+  translate: TranslateResult;
   train: TrainSummary;
   pause: null;
   resume: TrainSummary;
@@ -96,6 +122,10 @@ export type EngineEvent =
   | { event: 'loss'; point: LossPoint }
   | { event: 'sample'; iter: number; image: RgbImage }
   | { event: 'log'; line: string }
+  /** Compiling the loaded generator's pipelines ahead: `done` of `total`, `ms` since it started. */
+  | { event: 'compileProgress'; done: number; total: number; ms: number }
+  /** A translation's share done, 0 … 1 (tiled: by convolution multiply-adds); null while not known. */
+  | { event: 'translateProgress'; fraction: number | null }
   | { event: 'deviceLost'; message: string };
 
 export type ToEngine = { id: number; req: Request };

@@ -1,10 +1,12 @@
 // The Translate tab: a generator checkpoint (file, drop or URL), an input image, and the translation with
 // its PNG download. The engine holds the generator; this panel keeps the checkpoint's bytes so Reconnect
-// can load it again on a new device.
+// can load it again on a new device. One progress bar shows the engine's work: compiling the generator's
+// kernels ahead (after a load), then the translation (tile by tile for a large photo).
 import { exportOnnx, loadCheckpoint, type RgbImage } from '@cg/cyclegan';
-import { type DeviceStatus, NO_ENGINE } from './device_status.js';
+import { type DeviceStatus, NO_ENGINE, type PanelEvent } from './device_status.js';
 import { $, formatBytes, formatMs, onDrop, setStatus, slotLink } from './dom.js';
 import { decodeImage, drawImage, encodePng } from './image_io.js';
+import type { TranslateSettings } from './protocol.js';
 
 export class TranslatePanel {
   private checkpoint: { bytes: Uint8Array; name: string } | null = null;
@@ -12,8 +14,14 @@ export class TranslatePanel {
   private inputImage: { image: RgbImage; name: string } | null = null;
   private outputUrl: string | null = null;
   private translating = false;
+  /** The engine's compile ahead in progress, and the running translation's (its share done, null: not known yet). */
+  private compile: { done: number; total: number } | null = null;
+  private translation: { fraction: number | null } | null = null;
 
-  constructor(private readonly device: DeviceStatus) {
+  constructor(
+    private readonly device: DeviceStatus,
+    private readonly settings: TranslateSettings = {},
+  ) {
     const readCkpt = async (file: File) => this.loadCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
     $<HTMLInputElement>('ckpt-file').onchange = (e) => {
       const f = (e.target as HTMLInputElement).files?.[0];
@@ -51,9 +59,54 @@ export class TranslatePanel {
     }
   }
 
+  /** The engine's progress: compiling kernels ahead, then translating. Other events are the Train tab's. */
+  onEngineEvent(e: PanelEvent): void {
+    if (e.event === 'compileProgress') {
+      this.compile = e.done < e.total ? { done: e.done, total: e.total } : null;
+      if (!this.compile) {
+        const box = $('translate-progress-box');
+        box.dataset.compiled = String(e.total);
+        box.dataset.compileMs = e.ms.toFixed(0);
+      }
+    } else if (e.event === 'translateProgress') {
+      // The page-thread engine's events come as tasks, so one may trail its translation's reply.
+      if (!this.translating) return;
+      this.translation = { fraction: e.fraction };
+    } else {
+      return;
+    }
+    this.showProgress();
+  }
+
+  /**
+   * The progress bar and its line: the running translation's, else a compile's (ahead of one, or in the
+   * background after one), else hidden. `data-phase` is what the browser tests read.
+   */
+  private showProgress(): void {
+    const box = $('translate-progress-box');
+    const bar = $<HTMLProgressElement>('translate-progress');
+    const text = $('translate-progress-text');
+    const t = this.translation;
+    const phase = t ? 'translate' : this.compile ? 'compile' : null;
+    box.hidden = phase === null;
+    box.dataset.phase = phase ?? '';
+    if (t?.fraction === null) {
+      bar.removeAttribute('value'); // indeterminate
+      text.textContent = 'Translating…';
+    } else if (t) {
+      bar.value = t.fraction;
+      text.textContent = `Translating… ${Math.floor(t.fraction * 100)} %`;
+    } else if (this.compile) {
+      bar.value = this.compile.done / this.compile.total;
+      text.textContent = `Compiling kernels… ${this.compile.done}/${this.compile.total}`;
+    }
+  }
+
   /** The generator went with the device. */
   deviceLost(): void {
     this.generatorReady = false;
+    this.compile = null;
+    this.showProgress();
     this.updateTranslateButton();
   }
 
@@ -72,7 +125,10 @@ export class TranslatePanel {
     this.updateTranslateButton();
     setStatus('ckpt-status', 'loading', `Reading ${name} (${formatBytes(bytes.length)})…`);
     try {
-      const g = await client.call({ op: 'loadCheckpoint', bytes, name });
+      // The image already on the page gets its kernels compiled ahead too.
+      const img = this.inputImage?.image;
+      const imageSize: [number, number] | undefined = img ? [img.width, img.height] : undefined;
+      const g = await client.call({ op: 'loadCheckpoint', bytes, name, imageSize, settings: this.settings });
       this.checkpoint = { bytes, name };
       this.generatorReady = true;
       const s = g.spec;
@@ -146,7 +202,7 @@ export class TranslatePanel {
     const { image, name } = this.inputImage;
     setStatus('translate-status', 'running', `Translating ${image.width}×${image.height}…`);
     try {
-      const out = await client.call({ op: 'translate', image });
+      const out = await client.call({ op: 'translate', image, name, settings: this.settings });
       drawImage($<HTMLCanvasElement>('output-canvas'), out.image);
       const png = await encodePng(out.image);
       if (this.outputUrl) URL.revokeObjectURL(this.outputUrl);
@@ -157,16 +213,22 @@ export class TranslatePanel {
         'translate-status',
         'done',
         `Translated ${out.image.width}×${out.image.height} in ${formatMs(out.ms)}` +
+          (out.tiled ? ' in tiles' : '') +
           (this.device.adapter ? ` on ${this.device.adapter.description}` : '') +
-          ' (the first run of a model includes shader compilation).',
+          (out.compiled > 0 ? ` (including ${out.compiled} kernels compiled on first use)` : '') +
+          '.',
       );
       el.dataset.ms = out.ms.toFixed(1);
+      el.dataset.compiled = String(out.compiled);
+      el.dataset.tiled = String(out.tiled);
       el.dataset.count = String(Number(el.dataset.count ?? 0) + 1);
     } catch (e) {
       const info = this.device.report(e);
       setStatus('translate-status', 'error', `Translation failed: ${info.message}`);
     } finally {
       this.translating = false;
+      this.translation = null;
+      this.showProgress();
       this.updateTranslateButton();
     }
   }

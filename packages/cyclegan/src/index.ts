@@ -2,6 +2,7 @@
 export * from './checkpoint/index.js';
 /** Reads checkpoint bytes (.pth zip/legacy or .safetensors) into a state dict. */
 export { readCheckpoint as loadCheckpoint } from './checkpoint/index.js';
+export { type CompileGeneratorOptions, compileGeneratorAhead, EXACT_MAX_PIXELS } from './compile_ahead.js';
 export { createDataset } from './create_dataset.js';
 export * from './data/index.js';
 export * from './diagnostics/index.js';

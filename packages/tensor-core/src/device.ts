@@ -1,5 +1,7 @@
-import { DeviceError } from './errors.js';
+import { ArgumentError, DeviceError } from './errors.js';
+import { type PendingPipeline, PipelineCache } from './pipeline_cache.js';
 import { BufferPool, type PoolStats } from './pool.js';
+import { closeScope, openScope } from './scope.js';
 
 /** What we learned about the adapter behind a device; kernels pick strategies from it. */
 export interface AdapterSummary {
@@ -45,7 +47,17 @@ export interface MemoryStats extends PoolStats {
   pipelines: number;
   /** Pipelines compiled since the device was created (cache misses; a recompiled evicted one counts again). */
   pipelinesCompiled: number;
+  /** Of `pipelinesCompiled`, those compileAhead compiled; the rest compiled on first use, blocking their op. */
+  pipelinesCompiledAhead: number;
 }
+
+export interface CompileAheadOptions {
+  /** Called with (0, n) once the pipelines to compile are known, then after each one compiles. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What `pipeline()` returns for a miss while recording; `dispatch()` never gets that far with it. */
+const RECORDED = Object.freeze({ label: 'recorded by compileAhead' }) as unknown as GPUComputePipeline;
 
 const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM_USAGE = 0x40 | 0x08; // UNIFORM | COPY_DST
@@ -69,12 +81,9 @@ export class Device {
   private keepAlive: unknown;
   private readonly storagePool: BufferPool;
   private readonly uniformPool: BufferPool;
-  /** In least-recently-used order (a Map iterates in insertion order; a hit re-inserts). */
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly maxPipelines: number;
-  private pipelinesCompiled = 0;
-  /** getBindGroupLayout() makes a new object per call; a training step dispatches thousands of times. */
-  private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
+  private readonly pipelines: PipelineCache;
+  /** While compileAhead runs its function: the cache misses seen, by key; null otherwise. */
+  private recording: Map<string, PendingPipeline> | null = null;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatchesInEncoder = 0;
@@ -89,10 +98,11 @@ export class Device {
     this.keepAlive = options.keepAlive;
     this.dumpWgsl = options.dumpWgsl ?? false;
     this.maxDispatchesPerSubmit = options.maxDispatchesPerSubmit ?? 128;
-    this.maxPipelines = options.maxPipelines ?? DEFAULT_MAX_PIPELINES;
-    if (!(Number.isInteger(this.maxPipelines) && this.maxPipelines >= 1)) {
+    const maxPipelines = options.maxPipelines ?? DEFAULT_MAX_PIPELINES;
+    if (!(Number.isInteger(maxPipelines) && maxPipelines >= 1)) {
       throw new RangeError(`Device: maxPipelines must be an integer ≥ 1, got ${options.maxPipelines}`);
     }
+    this.pipelines = new PipelineCache(gpu, maxPipelines, this.dumpWgsl);
     this.storagePool = new BufferPool(gpu, STORAGE_USAGE, 'tensor');
     this.uniformPool = new BufferPool(gpu, UNIFORM_USAGE, 'params');
     gpu.lost.then((info) => {
@@ -136,6 +146,7 @@ export class Device {
 
   /** Uploads `data` into `buffer` at offset 0, after all work recorded so far. */
   write(buffer: GPUBuffer, data: ArrayBufferView): void {
+    if (this.recording) return;
     // queue.writeBuffer runs before any command still sitting in our
     // encoder, so submit that first: a pooled buffer may still be read by it.
     if (this.encoder) this.flush();
@@ -144,18 +155,25 @@ export class Device {
 
   /** Records a zero-fill of the first `bytes` bytes of `buffer`. */
   clear(buffer: GPUBuffer, bytes: number): void {
+    if (this.recording) return;
     this.endPass();
     this.currentEncoder().clearBuffer(buffer, 0, Math.ceil(bytes / 4) * 4);
   }
 
   /** Records a buffer-to-buffer copy. */
   copy(src: GPUBuffer, dst: GPUBuffer, bytes: number, srcOffset = 0, dstOffset = 0): void {
+    if (this.recording) return;
     this.endPass();
     this.currentEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, Math.ceil(bytes / 4) * 4);
   }
 
   /** Submits pending work and reads `bytes` bytes back. The only way data leaves the GPU. */
   async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    if (this.recording) {
+      // Zeros at once: nothing ran, and a read that waited on the GPU would let other code run while recording.
+      this.check();
+      return new ArrayBuffer(bytes);
+    }
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.gpu.createBuffer({ size: Math.max(size, 4), usage: READBACK_USAGE, label: 'readback' });
     try {
@@ -174,30 +192,72 @@ export class Device {
   // ---- pipelines and dispatch -------------------------------------------
 
   /**
-   * Returns the cached pipeline for `key`, compiling `makeWgsl()` on first use.
-   * The cache is an LRU bounded by `maxPipelines`.
+   * Returns the cached pipeline for `key`, compiling `makeWgsl()` on first use
+   * (synchronously: the op that needs it waits), or recording it while
+   * compileAhead runs. The cache is an LRU bounded by `maxPipelines`.
    */
   pipeline(key: string, label: string, makeWgsl: () => string): GPUComputePipeline {
-    let p = this.pipelines.get(key);
-    if (p) {
-      // Move to the most recently used end.
-      this.pipelines.delete(key);
-      this.pipelines.set(key, p);
-      return p;
+    const hit = this.pipelines.get(key);
+    if (hit) return hit;
+    if (this.recording) {
+      if (!this.recording.has(key)) this.recording.set(key, { key, label, code: makeWgsl() });
+      return RECORDED;
     }
-    const code = makeWgsl();
-    if (this.dumpWgsl) console.log(`// ---- ${label} (${key})\n${code}`);
-    const module = this.gpu.createShaderModule({ code, label });
-    p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
-    this.pipelinesCompiled++;
-    this.pipelines.set(key, p);
-    if (this.pipelines.size > this.maxPipelines) {
-      // Work already recorded keeps its own reference to an evicted pipeline.
-      const [oldestKey, oldest] = this.pipelines.entries().next().value as [string, GPUComputePipeline];
-      this.pipelines.delete(oldestKey);
-      this.layouts.delete(oldest);
+    return this.pipelines.compile({ key, label, code: makeWgsl() });
+  }
+
+  /**
+   * Compiles, without blocking, the pipelines `fn` needs, ahead of its first
+   * real run (a translation, a training step). `fn` runs in recording mode:
+   * a cache miss records its WGSL instead of compiling, and nothing reaches
+   * the GPU queue (dispatches, writes, clears and copies are skipped; reads
+   * resolve at once with zeros), so its results are garbage; tensors it
+   * creates are disposed when it settles, unless passed to `keep()`. Then
+   * every recorded pipeline is compiled with createComputePipelineAsync, in
+   * parallel, and cached. Image sizes are uniforms (ARCHITECTURE §3), so a
+   * forward on a small input reaches the pipelines of a large one.
+   *
+   * While `fn` runs, everything on this device records, so nothing else
+   * may run meanwhile. Recording therefore starts in a task of its own
+   * (other code resumes only from tasks: GPU callbacks, messages, timers),
+   * and `fn` may be async only through this device, whose reads, fences and
+   * syncs settle at once while recording: awaiting a timer or IO inside it
+   * throws, since other code could have run meanwhile with its work skipped.
+   * Build modules and upload weights before, not inside.
+   */
+  async compileAhead(
+    fn: () => unknown,
+    options: CompileAheadOptions = {},
+  ): Promise<{ recorded: number; compiled: number }> {
+    if (this.recording) throw new ArgumentError('compileAhead: already recording on this device; calls cannot nest');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (this.recording) throw new ArgumentError('compileAhead: another compileAhead is recording; await it first');
+    this.check();
+    this.flush();
+    const recorded = new Map<string, PendingPipeline>();
+    this.recording = recorded;
+    const scope = openScope();
+    // Runs only if a task passed while recording, i.e. fn awaited something other than this device.
+    let crossed = false;
+    const probe = setTimeout(() => {
+      crossed = true;
+    }, 0);
+    try {
+      await fn();
+    } finally {
+      clearTimeout(probe);
+      this.recording = null;
+      closeScope(scope);
     }
-    return p;
+    if (crossed) {
+      throw new ArgumentError(
+        'compileAhead: fn awaited something other than this device (a timer, IO), so other work on the device ' +
+          'may have been skipped while recording; pass a function that only awaits the device',
+      );
+    }
+    const compiled = await this.pipelines.compileAll([...recorded.values()], options.onProgress);
+    this.check();
+    return { recorded: recorded.size, compiled };
   }
 
   /**
@@ -211,6 +271,7 @@ export class Device {
     workgroups: readonly [number, number, number],
   ): void {
     this.check();
+    if (this.recording) return;
     const entries: GPUBindGroupEntry[] = buffers.map((b, i) => ({
       binding: i,
       resource: { buffer: b.buffer, size: Math.max(4, Math.ceil(b.bytes / 4) * 4) },
@@ -221,12 +282,7 @@ export class Device {
       this.uniformsInEncoder.push(u);
       entries.push({ binding: buffers.length, resource: { buffer: u, size: Math.ceil(params.byteLength / 16) * 16 } });
     }
-    let layout = this.layouts.get(pipeline);
-    if (!layout) {
-      layout = pipeline.getBindGroupLayout(0);
-      this.layouts.set(pipeline, layout);
-    }
-    const bindGroup = this.gpu.createBindGroup({ layout, entries });
+    const bindGroup = this.gpu.createBindGroup({ layout: this.pipelines.layout(pipeline), entries });
     if (!this.pass) this.pass = this.currentEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
@@ -255,12 +311,14 @@ export class Device {
    * training step, then a crash inside the driver).
    */
   fence(): Promise<void> {
+    if (this.recording) return Promise.resolve().then(() => this.check());
     this.flush();
     return this.gpu.queue.onSubmittedWorkDone().then(() => this.check());
   }
 
   /** Submits and waits until the GPU has finished all work (for timing and tests). */
   async sync(): Promise<void> {
+    if (this.recording) return this.check();
     this.flush();
     await this.gpu.queue.onSubmittedWorkDone();
     this.check();
@@ -273,7 +331,8 @@ export class Device {
       ...this.storagePool.snapshot(),
       liveTensors: this.liveTensors,
       pipelines: this.pipelines.size,
-      pipelinesCompiled: this.pipelinesCompiled,
+      pipelinesCompiled: this.pipelines.compiled,
+      pipelinesCompiledAhead: this.pipelines.compiledAhead,
     };
   }
 

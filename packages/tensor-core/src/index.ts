@@ -1,4 +1,10 @@
-export { type AdapterSummary, Device, type DeviceOptions, type MemoryStats } from './device.js';
+export {
+  type AdapterSummary,
+  type CompileAheadOptions,
+  Device,
+  type DeviceOptions,
+  type MemoryStats,
+} from './device.js';
 export { ArgumentError, CgError, DeviceError, fmtShape, LifetimeError, ShapeError } from './errors.js';
 export { StepPacer } from './pacer.js';
 export { BufferPool, bucketSize, type PoolStats } from './pool.js';

@@ -47,6 +47,24 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/**
+ * @internal A scope for async work, which `tidy` rejects (Device.compileAhead): it collects the tensors
+ * created until `closeScope`, which disposes them all. Only sound while nothing else creates tensors in
+ * between, i.e. while the work awaits nothing but already-settled promises.
+ */
+export function openScope(): Set<Tensor> {
+  const scope = new Set<Tensor>();
+  stack.push(scope);
+  return scope;
+}
+
+/** @internal Closes a scope from `openScope` (by identity, so an unbalanced inner scope cannot pop it) and disposes its tensors. */
+export function closeScope(scope: Set<Tensor>): void {
+  const i = stack.lastIndexOf(scope);
+  if (i >= 0) stack.splice(i, 1);
+  for (const t of scope) t.dispose();
+}
+
 /** Exempts `t` from disposal by the scopes open now; the caller owns it. */
 export function keep<T extends Tensor>(t: T): T {
   for (const scope of stack) scope.delete(t);
