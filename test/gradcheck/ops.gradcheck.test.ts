@@ -217,6 +217,25 @@ function allCases(): OpCase[] {
     convCase('k3 s2 p[1,0]', [2, 3, 3], { stride: 2, padding: [1, 0] }, true),
     // A network's first layer: the image is a constant, only w and b need gradients.
     convCase('k7 p0, x constant', [3, 2, 7], { stride: 1, padding: 0 }, true, [2, 3, 9, 8], false),
+    // Folded pads and fused epilogues (nn.Sequential's [pad, conv] and [conv, tanh]): same op, same rule.
+    convCase('k3 p1 reflect', [3, 4, 3], { stride: 1, padding: 1, padMode: 'reflect' }, true),
+    convCase(
+      'k7 p3 reflect + tanh',
+      [3, 2, 7],
+      { stride: 1, padding: 3, padMode: 'reflect', epilogue: 'tanh' },
+      true,
+      [2, 3, 9, 8],
+    ),
+    convCase('k3 s2 p1 replicate no bias', [2, 3, 3], { stride: 2, padding: 1, padMode: 'replicate' }, false),
+    convCase('k3 p1 + relu', [3, 4, 3], { stride: 1, padding: 1, epilogue: 'relu' }, true),
+    convCase(
+      'k3 p[1,2] reflect + tanh, x constant',
+      [3, 2, 3],
+      { stride: 1, padding: [1, 2], padMode: 'reflect', epilogue: 'tanh' },
+      true,
+      undefined,
+      false,
+    ),
     convTCase('k3 s2 p1 op1', [4, 3, 3], { stride: 2, padding: 1, outputPadding: 1 }, true),
     convTCase('k4 s2 p1 no bias', [4, 3, 4], { stride: 2, padding: 1 }, false),
 
@@ -224,6 +243,11 @@ function allCases(): OpCase[] {
     normCase('instanceNorm2d', 'affine false', false),
     normCase('instanceNorm2d', 'affine true', true),
     normCase('batchNorm2d', 'train, affine true', true),
+    normActCase('relu', 0, false),
+    normActCase('leakyRelu', 0.2, true),
+    normActCase('leakyRelu', 0.2, false),
+    normAddCase(false),
+    normAddCase(true),
 
     normCase('batchNorm2d', 'train, affine false', false),
     batchNormEvalCase(true),
@@ -329,11 +353,19 @@ function lossCases(op: 'mseLoss' | 'l1Loss' | 'bceWithLogitsLoss'): OpCase[] {
 function convCase(
   label: string,
   [cin, cout, k]: number[],
-  opts: { stride: number; padding: number | [number, number] },
+  opts: {
+    stride: number;
+    padding: number | [number, number];
+    padMode?: K.Conv2dOptions['padMode'];
+    epilogue?: K.Conv2dOptions['epilogue'];
+  },
   bias: boolean,
   xShape = [2, cin, x4[2], x4[3]],
   xDiff = true,
 ): OpCase {
+  const epilogue = opts.epilogue ?? 'none';
+  // The epilogue's derivative at the conv's (pre-activation) output z, from the math.
+  const act = (z: number) => (epilogue === 'tanh' ? 1 - Math.tanh(z) ** 2 : epilogue === 'relu' ? (z > 0 ? 1 : 0) : 1);
   const wShape = [cout, cin, k, k];
   const inputs: InputSpec[] = [
     { name: 'x', shape: xShape, diff: xDiff },
@@ -346,8 +378,10 @@ function convCase(
     inputs,
     gpu: (x, w, b) => F.conv2d(x, w, b ?? null, opts),
     ref: (x, w, b) => K.conv2dRef(x, xShape, w, wShape, b ?? null, opts).data,
-    refGrad: (dy, x, w) => {
-      const g = K.conv2dBackwardRef(dy, x, xShape, w, wShape, opts);
+    refGrad: (dy, x, w, b) => {
+      const z = K.conv2dRef(x, xShape, w, wShape, b ?? null, { ...opts, epilogue: 'none' }).data;
+      const dz = Float64Array.from(dy, (d, i) => d * act(z[i]));
+      const g = K.conv2dBackwardRef(dz, x, xShape, w, wShape, { ...opts, epilogue: 'none' });
       return bias ? [g.dx, g.dw, g.db] : [g.dx, g.dw];
     },
     rtol: 3e-4,
@@ -412,6 +446,54 @@ function normCase(op: 'instanceNorm2d' | 'batchNorm2d', label: string, affine: b
         w ?? null,
       );
       return affine ? [g.dx, g.dweight, g.dbias] : [g.dx];
+    },
+    rtol: 3e-4,
+  };
+}
+
+/** The fused [InstanceNorm2d, ReLU/LeakyReLU] of nn.Sequential; odd sizes, C 3, batch 2. */
+function normActCase(act: K.NormActivation, slope: number, affine: boolean): OpCase {
+  const shape = [2, 3, 5, 7];
+  const inputs: InputSpec[] = [{ name: 'x', shape, diff: true, range: [-1, 3] }];
+  if (affine) {
+    inputs.push({ name: 'weight', shape: [3], diff: true, range: [0.5, 1.5] });
+    inputs.push({ name: 'bias', shape: [3], diff: true });
+  }
+  return {
+    op: 'instanceNorm2dAct',
+    label: `${act} ${slope}, affine ${affine}`,
+    inputs,
+    gpu: (x, w, b) => F.instanceNorm2dAct(x, w ?? null, b ?? null, act, slope),
+    ref: (x, w, b) => K.instanceNorm2dActRef(x, shape, w ?? null, b ?? null, act, slope).data,
+    refGrad: (dy, x, w, b) => {
+      const g = K.instanceNorm2dActBackwardRef(dy, x, shape, w ?? null, b ?? null, act, slope);
+      return affine ? [g.dx, g.dweight, g.dbias] : [g.dx];
+    },
+    rtol: 3e-4,
+  };
+}
+
+/** The ResnetBlock's fused end, skip + instanceNorm2d(x). */
+function normAddCase(affine: boolean): OpCase {
+  const shape = [2, 3, 5, 7];
+  const inputs: InputSpec[] = [
+    { name: 'x', shape, diff: true, range: [-1, 3] },
+    { name: 'skip', shape, diff: true },
+  ];
+  if (affine) {
+    inputs.push({ name: 'weight', shape: [3], diff: true, range: [0.5, 1.5] });
+    inputs.push({ name: 'bias', shape: [3], diff: true });
+  }
+  return {
+    op: 'instanceNorm2dAdd',
+    label: `affine ${affine}`,
+    inputs,
+    gpu: (x, skip, w, b) => F.instanceNorm2dAdd(x, skip, w ?? null, b ?? null),
+    ref: (x, skip, w, b) => K.instanceNorm2dAddRef(x, skip, shape, w ?? null, b ?? null).data,
+    refGrad: (dy, x, _skip, w) => {
+      const f = K.instanceNorm2dRef(x, shape, w ?? null, null);
+      const g = K.instanceNorm2dBackwardRef(dy, x, shape, f.mean, f.invStd, w ?? null);
+      return affine ? [g.dx, Float64Array.from(dy), g.dweight, g.dbias] : [g.dx, Float64Array.from(dy)];
     },
     rtol: 3e-4,
   };

@@ -132,25 +132,38 @@ export function split(x: Variable, sizes: readonly number[], axis: number): Vari
 
 // ---- convolutions -----------------------------------------------------------------
 
-export interface Conv2dArgs {
+export interface ConvArgs {
   stride?: number | [number, number];
   padding?: number | [number, number];
 }
 
-export interface ConvTranspose2dArgs extends Conv2dArgs {
+export interface Conv2dArgs extends ConvArgs {
+  /**
+   * How the padding border is filled (default zeros): 'reflect' / 'replicate' are ReflectionPad2d /
+   * ReplicationPad2d folded into the kernel's index math, so no padded copy is made or saved.
+   */
+  padMode?: K.Conv2dOptions['padMode'];
+  /** An activation in the kernel's output write (default none); its backward reads the saved output. */
+  epilogue?: K.Conv2dOptions['epilogue'];
+}
+
+export interface ConvTranspose2dArgs extends ConvArgs {
   outputPadding?: number | [number, number];
 }
 
-/** x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or null → [N, Cout, Ho, Wo]; zero padding. */
+/** x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or null → [N, Cout, Ho, Wo]. */
 export function conv2d(x: Variable, w: Variable, b: Variable | null, args: Conv2dArgs = {}): Variable {
-  const opts = { stride: args.stride ?? 1, padding: args.padding ?? 0 };
-  const y = K.conv2d(x.data, w.data, b ? b.data : null, opts);
+  const opts = { stride: args.stride ?? 1, padding: args.padding ?? 0, padMode: args.padMode ?? 'zeros' };
+  const epilogue = args.epilogue ?? 'none';
+  const y = K.conv2d(x.data, w.data, b ? b.data : null, { ...opts, epilogue });
   return op('conv2d', { x, w, b }, y, (n) => ({
     x: keepIf(n.w, x.data),
     w: keepIf(n.x, w.data),
     xShape: x.shape,
     wShape: w.shape,
     opts,
+    epilogue,
+    y: epilogue === 'none' ? null : share(y),
   }));
 }
 
@@ -183,6 +196,58 @@ export function instanceNorm2d(x: Variable, weight: Variable | null, bias: Varia
     invStd: share(r.invStd),
     weight: weight ? share(weight.data) : null,
   }));
+  r.mean.dispose();
+  r.invStd.dispose();
+  return y;
+}
+
+/**
+ * act(instanceNorm2d(x, weight, bias)) in one kernel: what nn.Sequential runs for [InstanceNorm2d, ReLU]
+ * and [InstanceNorm2d, LeakyReLU(slope ≥ 0)]. Saves x and y (y is also what the next layer saves, so
+ * the normalised plane is never kept).
+ */
+export function instanceNorm2dAct(
+  x: Variable,
+  weight: Variable | null,
+  bias: Variable | null,
+  act: K.NormActivation,
+  negativeSlope = 0,
+  eps = 1e-5,
+): Variable {
+  const slope = act === 'relu' ? 0 : negativeSlope;
+  const r = K.instanceNorm2dAct(x.data, weight ? weight.data : null, bias ? bias.data : null, act, slope, eps);
+  const y = op('instanceNorm2dAct', { x, weight, bias }, r.y, () => ({
+    x: share(x.data),
+    y: share(r.y),
+    mean: share(r.mean),
+    invStd: share(r.invStd),
+    weight: weight ? share(weight.data) : null,
+    act,
+    slope,
+  }));
+  r.mean.dispose();
+  r.invStd.dispose();
+  return y;
+}
+
+/** skip + instanceNorm2d(x, weight, bias) in one kernel: the ResnetBlock's end. */
+export function instanceNorm2dAdd(
+  x: Variable,
+  skip: Variable,
+  weight: Variable | null,
+  bias: Variable | null,
+  eps = 1e-5,
+): Variable {
+  const r = K.instanceNorm2dAdd(x.data, skip.data, weight ? weight.data : null, bias ? bias.data : null, eps);
+  const y = op('instanceNorm2dAdd', { x, skip, weight, bias }, r.y, (n) => {
+    const norm = n.x || n.weight || n.bias;
+    return {
+      x: norm ? share(x.data) : null,
+      mean: norm ? share(r.mean) : null,
+      invStd: norm ? share(r.invStd) : null,
+      weight: norm && weight ? share(weight.data) : null,
+    };
+  });
   r.mean.dispose();
   r.invStd.dispose();
   return y;

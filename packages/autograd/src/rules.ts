@@ -12,16 +12,20 @@ import {
   convTranspose2dBackwardWeight,
   div,
   dropoutBackward,
+  instanceNorm2dActBackward,
   instanceNorm2dBackward,
   l1LossBackward,
   mseLossBackward,
   mul,
+  type NormActivation,
   neg,
   reflectionPad2dBackward,
+  reluBackward,
   replicationPad2dBackward,
   split,
   sub,
   sum,
+  tanhBackward,
   UNARY_GRAD_OPS,
   UNARY_OPS,
   type UnaryArgs,
@@ -102,15 +106,28 @@ export const RULES = {
   },
 
   // ---- convolutions (an adjoint pair: each one's input gradient is the other) --
+  // A fused epilogue's backward first (from the saved output, as the unfused relu/tanh rules compute it);
+  // folded pads (opts.padMode) are the kernels' business: dx comes back for the unpadded x.
   conv2d: (
     dy: Tensor,
-    s: { x: Tensor | null; w: Tensor | null; xShape: Shape; wShape: Shape; opts: Conv2dOptions },
+    s: {
+      x: Tensor | null;
+      w: Tensor | null;
+      xShape: Shape;
+      wShape: Shape;
+      opts: Conv2dOptions;
+      epilogue: Conv2dOptions['epilogue'];
+      y: Tensor | null;
+    },
     n: Needs,
-  ) => ({
-    x: n.x ? conv2dBackwardInput(dy, s.w!, s.xShape, s.opts) : null,
-    w: n.w ? conv2dBackwardWeight(dy, s.x!, s.wShape, s.opts) : null,
-    b: n.b ? conv2dBackwardBias(dy) : null,
-  }),
+  ) => {
+    const dz = s.epilogue === 'tanh' ? tanhBackward(dy, s.y!) : s.epilogue === 'relu' ? reluBackward(dy, s.y!) : dy;
+    return {
+      x: n.x ? conv2dBackwardInput(dz, s.w!, s.xShape, s.opts) : null,
+      w: n.w ? conv2dBackwardWeight(dz, s.x!, s.wShape, s.opts) : null,
+      b: n.b ? conv2dBackwardBias(dz) : null,
+    };
+  },
   convTranspose2d: (
     dy: Tensor,
     s: { x: Tensor | null; w: Tensor | null; xShape: Shape; wShape: Shape; opts: ConvTranspose2dOptions },
@@ -123,6 +140,17 @@ export const RULES = {
 
   // ---- normalisation -------------------------------------------------------
   instanceNorm2d: (dy: Tensor, s: NormSaved) => normGrads(instanceNorm2dBackward(dy, s.x, s.mean, s.invStd, s.weight)),
+  // Fused chains (nn.Sequential, ResnetBlock): the activation's mask comes from the saved output y.
+  instanceNorm2dAct: (dy: Tensor, s: NormSaved & { y: Tensor; act: NormActivation; slope: number }) =>
+    normGrads(instanceNorm2dActBackward(dy, s.x, s.y, s.mean, s.invStd, s.weight, s.act, s.slope)),
+  instanceNorm2dAdd: (
+    dy: Tensor,
+    s: { x: Tensor | null; mean: Tensor | null; invStd: Tensor | null; weight: Tensor | null },
+    n: Needs,
+  ) => ({
+    skip: n.skip ? dy : null,
+    ...(s.x ? normGrads(instanceNorm2dBackward(dy, s.x, s.mean!, s.invStd!, s.weight)) : {}),
+  }),
   batchNorm2d: (dy: Tensor, s: NormSaved) => normGrads(batchNorm2dBackward(dy, s.x, s.mean, s.invStd, s.weight)),
   // Running statistics are constants: y = x̂·w + b with x̂ = (x − mean)·invStd per channel.
   batchNorm2dEval: (dy: Tensor, s: NormSaved, n: Needs) => {

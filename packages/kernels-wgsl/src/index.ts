@@ -28,9 +28,16 @@ export * from './ops/dropout.js';
 export * from './ops/elementwise_records.js';
 export {
   instanceNorm2d,
+  instanceNorm2dAct,
+  instanceNorm2dActBackward,
+  instanceNorm2dActBackwardRef,
+  instanceNorm2dActRef,
+  instanceNorm2dAdd,
+  instanceNorm2dAddRef,
   instanceNorm2dBackward,
   instanceNorm2dBackwardRef,
   instanceNorm2dRef,
+  type NormActivation,
 } from './ops/instance_norm2d.js';
 export * from './ops/loss.js';
 export { type MatmulOptions, matmul, matmulRef } from './ops/matmul.js';

@@ -2,6 +2,7 @@ import { Tensor } from '@cg/tensor-core';
 import { F } from '../F.js';
 import { parameter, type Variable } from '../variable.js';
 import { getDefaultDevice, getDefaultRng, type LayerOptions } from './defaults.js';
+import { fusionEnabled } from './fusion.js';
 import { fans, kaimingUniform_, uniform_ } from './init.js';
 import { Module } from './module.js';
 
@@ -62,6 +63,11 @@ export class Conv2d extends Module {
     const [pH, pW] = this.padding;
     if (this.paddingMode === 'zeros' || (pH === 0 && pW === 0)) {
       return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+    }
+    // Fused: the pad folded into the conv's index math (nn/fusion.ts); a too-small input is left to the pad's check.
+    if (fusionEnabled() && (this.paddingMode === 'replicate' || (pH < x.shape[2] && pW < x.shape[3]))) {
+      const args = { stride: this.stride, padding: this.padding, padMode: this.paddingMode };
+      return F.conv2d(x, this.weight, this.bias, args);
     }
     const pad = this.paddingMode === 'reflect' ? F.reflectionPad2d : F.replicationPad2d;
     return F.conv2d(pad(x, [pW, pW, pH, pH]), this.weight, this.bias, { stride: this.stride, padding: 0 });

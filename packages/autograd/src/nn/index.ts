@@ -1,5 +1,6 @@
 export { Conv2d, type Conv2dOptions, ConvTranspose2d, type ConvTranspose2dOptions } from './conv.js';
 export { getDefaultDevice, getDefaultRng, type LayerOptions, manualSeed, setDefaultDevice } from './defaults.js';
+export { fusionEnabled, setFusion } from './fusion.js';
 export * as init from './init.js';
 export {
   Dropout,

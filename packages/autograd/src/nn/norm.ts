@@ -71,6 +71,11 @@ export class InstanceNorm2d extends NormBase {
     super(numFeatures, options, { affine: false, trackRunningStats: false });
   }
 
+  /** Whether a fused chain may replace this layer's forward: plane statistics, no running ones to update or use. */
+  fusable(): boolean {
+    return !this.trackRunningStats;
+  }
+
   forward(x: Variable): Variable {
     const running = this.running();
     if (running && !this.training) {

@@ -1,4 +1,4 @@
-import { F, nn, type Variable } from '@cg/autograd';
+import { nn, type Variable } from '@cg/autograd';
 import type { Norm } from '../options.js';
 import { type BuildContext, normLayer, useBias } from './norm_layer.js';
 
@@ -38,7 +38,8 @@ export class ResnetBlock extends nn.Module {
   }
 
   forward(x: Variable): Variable {
-    return F.add(x, this.conv_block.forward(x));
+    // x + conv_block(x); with fusion on (nn/fusion.ts) the closing norm adds x in its own output write.
+    return this.conv_block.forwardAdd(x, x);
   }
 }
 

@@ -59,11 +59,8 @@ export class UnetSkipConnectionBlock extends nn.Module {
   forward(x: Variable): Variable {
     if (this.outermost) return this.model.forward(x);
     // model[0] is the LeakyReLU; applying it once and reusing it is the in-place semantics.
-    const layers = this.model.children();
-    let h = layers[0].forward(x);
-    const skip = h;
-    for (let i = 1; i < layers.length; i++) h = layers[i].forward(h);
-    return F.concat([skip, h], 1);
+    const skip = this.model.at(0).forward(x);
+    return F.concat([skip, this.model.forwardRange(skip, 1)], 1);
   }
 }
 

@@ -139,6 +139,8 @@ const NORM_UNIFORMS = {
   eps: 'f32',
   momentum: 'f32',
   unbias: 'f32',
+  /** leakyRelu's negative slope in a fused epilogue and in its masked backward. */
+  slope: 'f32',
 } as const;
 
 type NormUniforms = UniformValues<typeof NORM_UNIFORMS>;
@@ -156,7 +158,7 @@ function normDecl(b: NormBindings): KernelDecl<typeof NORM_UNIFORMS> {
 const HAS_W = 1;
 const HAS_B = 2;
 
-function params(layout: NormLayout, p: Plan, flags: number, eps = 0, momentum = 0): NormUniforms {
+function params(layout: NormLayout, p: Plan, flags: number, eps = 0, momentum = 0, slope = 0): NormUniforms {
   const count = layout.outer * layout.inner;
   return {
     groups: layout.groups,
@@ -171,6 +173,7 @@ function params(layout: NormLayout, p: Plan, flags: number, eps = 0, momentum = 
     eps,
     momentum,
     unbias: count > 1 ? count / (count - 1) : 1,
+    slope,
   };
 }
 
@@ -270,6 +273,34 @@ interface FwdKernel {
   /** Where apply gets its statistics: this workgroup's reduction, per-chunk partials, or running stats. */
   src: 'reduce' | 'partials' | 'given';
   update: boolean;
+  /** What the apply pass does with the normalised value z before writing it (stats passes: 'none'). */
+  epilogue: NormEpilogue['kind'];
+}
+
+/**
+ * An epilogue fused into the normalise pass, for the chains the networks
+ * always build: z = norm(x), then y = relu(z), leakyRelu(z) (slope ≥ 0), or
+ * skip + z (the ResnetBlock's residual add). The expressions are those of
+ * the unfused ops (elementwise_records.ts, binary add), so fusing changes no
+ * value.
+ */
+export type NormEpilogue =
+  | { kind: 'none' }
+  | { kind: 'relu' }
+  | { kind: 'leakyRelu'; slope: number }
+  | { kind: 'add'; skip: Tensor };
+
+function epilogueWgsl(kind: NormEpilogue['kind'], z: string, i: string): string {
+  switch (kind) {
+    case 'none':
+      return z;
+    case 'relu':
+      return `max(${z}, T(0.0))`;
+    case 'leakyRelu':
+      return `select(u.slope * ${z}, ${z}, ${z} > T(0.0))`;
+    case 'add':
+      return `skip[${i}] + ${z}`;
+  }
 }
 
 const planeArray = (name: string, vec: 1 | 4): BindingDecl => ({ name, type: vec === 4 ? 'vec4f' : 'f32' });
@@ -284,6 +315,7 @@ function forwardBindings(k: FwdKernel): NormBindings {
       'bs',
       ...(k.src === 'partials' ? ['parts'] : []),
       ...(k.src === 'given' ? ['rmIn', 'rvIn'] : []),
+      ...(k.epilogue === 'add' ? [planeArray('skip', k.vec)] : []),
     ],
     // rm and rv are read and updated in place (read_write, like every output).
     outputs: [planeArray('ys', k.vec), 'meanOut', 'invOut', ...(k.update ? ['rm', 'rv'] : [])],
@@ -321,7 +353,8 @@ function forwardWgsl(k: FwdKernel): string {
   for (var o = 0u; o < u.outer; o++) {
     let row = base + o * u.strideV;
     for (var i = lo + lid; i < hi; i += ${k.wg}u) {
-      ys[row + i] = ((xs[row + i] - sh) - st.mu) * scale + beta;
+      let z = ((xs[row + i] - sh) - st.mu) * scale + beta;
+      ys[row + i] = ${epilogueWgsl(k.epilogue, 'z', 'row + i')};
     }
   }
   if (kc == 0u && lid == 0u) {
@@ -371,29 +404,43 @@ export function normForward(
   eps: number,
   running: NormRunning | null,
   tuning?: NormTuning,
+  epilogue: NormEpilogue = { kind: 'none' },
+  /** Label of a split forward's stats pass: the fused ops share the plain norm's (same code). */
+  statsOp = op,
 ): { y: Tensor; mean: Tensor; invStd: Tensor } {
   const p = plan(x.device, layout, tuning);
   const y = Tensor.empty(x.device, x.shape);
   const mean = Tensor.empty(x.device, [layout.groups]);
   const invStd = Tensor.empty(x.device, [layout.groups]);
   const affine = [weight ?? x, bias ?? x];
+  const skip = epilogue.kind === 'add' ? [epilogue.skip] : [];
   const flags = (weight ? HAS_W : 0) | (bias ? HAS_B : 0);
   const common = { vec: p.vec, wg: p.wg, combine: p.combine };
   const update = running?.update ?? false;
   const out = [y, mean, invStd, ...(update && running ? [running.mean, running.var] : [])];
-  const u = params(layout, p, flags, eps, running?.momentum ?? 0);
+  const slope = epilogue.kind === 'leakyRelu' ? epilogue.slope : 0;
+  const u = params(layout, p, flags, eps, running?.momentum ?? 0, slope);
   const call = (k: FwdKernel, inputs: Tensor[], outputs: Tensor[], chunks: number) =>
-    dispatch(op, k, forwardBindings(k), () => forwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
+    dispatch(
+      k.stage === 'stats' ? statsOp : op,
+      k,
+      forwardBindings(k),
+      () => forwardWgsl(k),
+      inputs,
+      outputs,
+      u,
+      grid(chunks, layout.groups),
+    );
+  const apply = { ...common, stage: 'apply', epilogue: epilogue.kind } as const;
 
   if (running && !running.update) {
-    const k: FwdKernel = { ...common, stage: 'apply', src: 'given', update: false };
-    call(k, [x, ...affine, running.mean, running.var], out, p.chunks);
+    call({ ...apply, src: 'given', update: false }, [x, ...affine, running.mean, running.var, ...skip], out, p.chunks);
   } else if (p.chunks === 1) {
-    call({ ...common, stage: 'apply', src: 'reduce', update }, [x, ...affine], out, 1);
+    call({ ...apply, src: 'reduce', update }, [x, ...affine, ...skip], out, 1);
   } else {
     const parts = Tensor.empty(x.device, [layout.groups * p.chunks * 3]);
-    call({ ...common, stage: 'stats', src: 'reduce', update: false }, [x], [parts], p.chunks);
-    call({ ...common, stage: 'apply', src: 'partials', update }, [x, ...affine, parts], out, p.chunks);
+    call({ ...common, stage: 'stats', src: 'reduce', update: false, epilogue: 'none' }, [x], [parts], p.chunks);
+    call({ ...apply, src: 'partials', update }, [x, ...affine, parts, ...skip], out, p.chunks);
     parts.dispose();
   }
   return { y, mean, invStd };
@@ -405,10 +452,24 @@ interface BwdKernel {
   combine: Combine;
   stage: 'stats' | 'apply';
   src: 'reduce' | 'partials';
+  /**
+   * The gradient reaching the norm is dy masked by a fused activation's
+   * derivative, read from its saved output y (`ys`): dy·select(slope, 1, y > 0),
+   * the unfused relu/leakyRelu backward's expression. With slope ≥ 0,
+   * y > 0 exactly where the norm's output z > 0, so the mask is the one the
+   * unfused backward computes from z.
+   */
+  masked: boolean;
 }
 
 function backwardBindings(k: BwdKernel): NormBindings {
-  const head = [planeArray('dys', k.vec), planeArray('xs', k.vec), 'means', 'invs'];
+  const head = [
+    planeArray('dys', k.vec),
+    planeArray('xs', k.vec),
+    'means',
+    'invs',
+    ...(k.masked ? [planeArray('ys', k.vec)] : []),
+  ];
   if (k.stage === 'stats') return { inputs: head, outputs: ['parts'] };
   return {
     inputs: [...head, 'ws', ...(k.src === 'partials' ? ['parts'] : [])],
@@ -445,7 +506,7 @@ function backwardWgsl(k: BwdKernel): string {
     let row = base + o * u.strideV;
     for (var i = lo + lid; i < hi; i += ${k.wg}u) {
       let xh = ((xs[row + i] - m) - r) * inv;
-      dxs[row + i] = ga * ((dys[row + i] - ca) - xh * cb);
+      dxs[row + i] = ga * ((dyAt(row + i) - ca) - xh * cb);
     }
   }
   if (kc == 0u && lid == 0u) {
@@ -453,7 +514,9 @@ function backwardWgsl(k: BwdKernel): string {
     sums[2u * g + 1u] = sumDyXh;
   }`;
   const needsReduce = k.stage === 'stats' || k.src === 'reduce';
+  const dyAt = k.masked ? 'dys[i] * select(T(u.slope), T(1.0), ys[i] > T(0.0))' : 'dys[i]';
   return /* wgsl */ `${commonWgsl(k.vec, k.stage === 'apply' ? 'w' : '')}
+fn dyAt(i: u32) -> T { return ${dyAt}; }
 ${
   needsReduce
     ? `${combineWgsl('vec3f', (a, c) => `${a} + ${c}`, k.wg, k.combine)}
@@ -465,7 +528,7 @@ fn accumulate(base: u32, lo: u32, hi: u32, lid: u32, m: f32) -> vec3f {
   for (var o = 0u; o < u.outer; o++) {
     let row = base + o * u.strideV;
     for (var i = lo + lid; i < hi; i += ${k.wg}u) {
-      let d = dys[row + i];
+      let d = dyAt(row + i);
       let xc = xs[row + i] - m;
       a += d;
       b += d * xc;
@@ -493,14 +556,16 @@ export function normBackward(
   invStd: Tensor,
   weight: Tensor | null,
   tuning?: NormTuning,
+  /** A fused activation's saved output and slope (relu: 0): the rule's dy is masked by its derivative. */
+  mask: { y: Tensor; slope: number } | null = null,
 ): { dx: Tensor; dweight: Tensor | null; dbias: Tensor | null } {
   const p = plan(x.device, layout, tuning);
   const dx = Tensor.empty(x.device, x.shape);
   // Per-group (Σ dy, Σ dy·x̂); written even without weight so both cases share a pipeline.
   const sums = Tensor.empty(x.device, [layout.groups * 2]);
-  const u = params(layout, p, weight ? HAS_W : 0);
-  const common = { vec: p.vec, wg: p.wg, combine: p.combine };
-  const inputs = [dy, x, mean, invStd];
+  const u = params(layout, p, weight ? HAS_W : 0, 0, 0, mask?.slope ?? 0);
+  const common = { vec: p.vec, wg: p.wg, combine: p.combine, masked: mask !== null };
+  const inputs = [dy, x, mean, invStd, ...(mask ? [mask.y] : [])];
   const affine = [weight ?? x];
   const call = (k: BwdKernel, inputs: Tensor[], outputs: Tensor[], chunks: number) =>
     dispatch(op, k, backwardBindings(k), () => backwardWgsl(k), inputs, outputs, u, grid(chunks, layout.groups));
