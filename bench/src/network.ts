@@ -11,9 +11,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { noGrad, variable } from '@cg/autograd';
-import { defineG, exportOnnx, hostStateDict, type StateDict, writePth } from '@cg/cyclegan';
+import { nn, noGrad, type Variable, variable } from '@cg/autograd';
+
+const { fusionEnabled, setFusion } = nn;
+
+import { defineD, defineG, exportOnnx, hostStateDict, type StateDict, writePth } from '@cg/cyclegan';
 import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
+import { countDispatches } from './dispatch_counter.js';
 import { loadOrt, type OrtSession } from './peer_ort.js';
 import { probeTorch, runTorch } from './torch.js';
 
@@ -106,18 +110,38 @@ export async function runNetwork(device: Device, o: NetworkOptions): Promise<Net
   net.eval();
   const sd = await hostStateDict(net);
 
+  // Ours as configured (CG_FUSION, on by default) and, interleaved, with fusion the other way (nn/fusion.ts).
+  const fused = fusionEnabled();
+  const forward = (fusion: boolean) => async () => {
+    setFusion(fusion);
+    try {
+      const y = tidy(() => noGrad(() => net.forward(variable(Tensor.fromArray(device, x, dims))).data));
+      try {
+        return await y.toArray();
+      } finally {
+        y.dispose();
+      }
+    } finally {
+      setFusion(null);
+    }
+  };
+  const perForward = (fusion: boolean) =>
+    withFusion(fusion, () =>
+      dispatchesOf(device, () => tidy(() => noGrad(() => net.forward(variable(Tensor.zeros(device, dims))).data))),
+    );
+  notes.push(
+    `ours: fusion ${fused ? 'on' : 'off'} (CG_FUSION); dispatches per forward: fused ${perForward(true)}, unfused ${perForward(false)}`,
+  );
   const runners: Runner[] = [
     {
       side: { name: 'ours (WebGPU)', status: 'ok', interleaved: true },
-      async run() {
-        const y = tidy(() => noGrad(() => net.forward(variable(Tensor.fromArray(device, x, dims))).data));
-        try {
-          return await y.toArray();
-        } finally {
-          y.dispose();
-        }
-      },
+      run: forward(fused),
       release: () => net.dispose(),
+    },
+    {
+      side: { name: `ours, fusion ${fused ? 'off' : 'on'}`, status: 'ok', interleaved: true },
+      run: forward(!fused),
+      release: () => {},
     },
   ];
   const failed: NetworkSide[] = [];
@@ -268,4 +292,246 @@ async function torchForward(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// ---- fused vs unfused, whole networks -----------------------------------------------
+
+function withFusion<T>(on: boolean, fn: () => T): T {
+  setFusion(on);
+  try {
+    return fn();
+  } finally {
+    setFusion(null);
+  }
+}
+
+/** Dispatches recorded while `fn` runs (its result, a tensor, is disposed). */
+function dispatchesOf(device: Device, fn: () => { dispose(): void }): number {
+  const counter = countDispatches(device);
+  try {
+    fn().dispose();
+    return counter.dispatches;
+  } finally {
+    counter.restore();
+  }
+}
+
+interface NetLike {
+  forward(x: Variable): Variable;
+  zeroGrad(): void;
+  dispose(): void;
+}
+
+/** A network of the comparison: how to build it and its input. */
+export interface FusionNet {
+  name: string;
+  size: number;
+  build(device: Device): NetLike;
+}
+
+export const FUSION_NETS: Record<string, FusionNet> = {
+  resnet9: {
+    name: 'resnet_9blocks ngf 64 G',
+    size: 64,
+    build: (device) => generator(device, 'resnet_9blocks', 64),
+  },
+  resnet6s: {
+    name: 'resnet_6blocks ngf 32 G',
+    size: 64,
+    build: (device) => generator(device, 'resnet_6blocks', 32),
+  },
+  basicD: {
+    name: 'basic PatchGAN D ndf 64',
+    size: 64,
+    build: (device) =>
+      defineD(
+        { input_nc: 3, ndf: 64, netD: 'basic', n_layers_D: 3, norm: 'instance', init_type: 'normal', init_gain: 0.02 },
+        { device, rng: new Rng(8) },
+      ),
+  },
+};
+
+function generator(device: Device, netG: string, ngf: number): NetLike {
+  return defineG(
+    {
+      input_nc: 3,
+      output_nc: 3,
+      ngf,
+      netG,
+      norm: 'instance',
+      use_dropout: false,
+      init_type: 'normal',
+      init_gain: 0.02,
+    },
+    { device, rng: new Rng(7) },
+  );
+}
+
+/**
+ * Conv FLOPs of one forward (2·N·Cout·Ho·Wo·Cin·kH·kW per conv; a transposed conv counted per input pixel,
+ * as resnetFlops in cases.ts), by watching the conv modules' forwards in one unfused run, and the first
+ * conv's share (its input gradient is never computed: the image is a constant).
+ */
+function convFlops(device: Device, net: NetLike, dims: number[]): { fwd: number; first: number } {
+  const convs: number[] = [];
+  const wrap = <T extends { prototype: { forward(x: Variable): Variable } }>(
+    cls: T,
+    per: (m: never, x: Variable, y: Variable) => number,
+  ) => {
+    const orig = cls.prototype.forward;
+    cls.prototype.forward = function (this: never, x: Variable) {
+      const y = orig.call(this, x);
+      convs.push(per(this, x, y));
+      return y;
+    };
+    return () => {
+      cls.prototype.forward = orig;
+    };
+  };
+  const undo = [
+    wrap(nn.Conv2d, (m: nn.Conv2d, _x, y) => {
+      const [cout, cin, kh, kw] = m.weight.shape;
+      return 2 * y.shape[0] * cout * y.shape[2] * y.shape[3] * cin * kh * kw;
+    }),
+    wrap(nn.ConvTranspose2d, (m: nn.ConvTranspose2d, x) => {
+      const [cin, cout, kh, kw] = m.weight.shape;
+      return 2 * x.shape[0] * cin * x.shape[2] * x.shape[3] * cout * kh * kw;
+    }),
+  ];
+  try {
+    withFusion(false, () => tidy(() => noGrad(() => net.forward(variable(Tensor.zeros(device, dims))).data)).dispose());
+  } finally {
+    for (const u of undo) u();
+  }
+  return { fwd: convs.reduce((a, b) => a + b, 0), first: convs[0] ?? 0 };
+}
+
+export interface FusionRow {
+  net: string;
+  input: number[];
+  pass: 'fwd' | 'fwd+bwd';
+  gflop: number;
+  fusedMs: number[];
+  unfusedMs: number[];
+  fusedMedianMs: number;
+  unfusedMedianMs: number;
+  fusedGflops: number;
+  unfusedGflops: number;
+  /** unfused median / fused median: above 1, fusion is faster. */
+  speedup: number;
+  /** Per-pair ratios unfused / fused (interleaved ABBA), their median: steadier on a shared machine. */
+  pairedSpeedup: number;
+  fusedDispatches: number;
+  unfusedDispatches: number;
+  /** max |fused − unfused| over the output after warm-up. */
+  maxAbsDiff: number;
+}
+
+/**
+ * Whole networks fused vs unfused, in one process on one device: forward (noGrad, as inference) and
+ * forward + backward (from a fixed dy, as a training step's G pass), one warm-up per mode, then `runs`
+ * timed pairs in ABBA order; GFLOP/s counts the convs only (3× the forward's less the first conv's
+ * input gradient for fwd+bwd).
+ */
+export async function runFusionComparison(
+  device: Device,
+  o: { nets: FusionNet[]; runs: number; warmup: number; log?: (line: string) => void },
+): Promise<FusionRow[]> {
+  const rows: FusionRow[] = [];
+  for (const spec of o.nets) {
+    const net = spec.build(device);
+    const dims = [1, 3, spec.size, spec.size];
+    const rng = new Rng(11);
+    const xs = new Float32Array(3 * spec.size * spec.size).map(() => rng.random() * 2 - 1);
+    const xv = variable(Tensor.fromArray(device, xs, dims));
+    try {
+      const flops = convFlops(device, net, dims);
+      const outShape = tidy(() => noGrad(() => net.forward(xv).data));
+      const dy = Tensor.fromArray(
+        device,
+        new Float32Array(outShape.size).map(() => rng.random() * 2 - 1),
+        outShape.shape,
+      );
+      outShape.dispose();
+      const passes = {
+        fwd: () => tidy(() => noGrad(() => net.forward(xv).data)),
+        'fwd+bwd': () => {
+          tidy(() => {
+            const y = net.forward(xv);
+            y.backward(dy);
+            y.dispose();
+          });
+          net.zeroGrad();
+          return { dispose() {} };
+        },
+      } as const;
+      for (const pass of ['fwd', 'fwd+bwd'] as const) {
+        const step = passes[pass];
+        const time = async (fusion: boolean) => {
+          const t0 = performance.now();
+          withFusion(fusion, () => step().dispose());
+          await device.sync();
+          return performance.now() - t0;
+        };
+        const outputs = await Promise.all(
+          [true, false]
+            .map((f) => withFusion(f, () => tidy(() => noGrad(() => net.forward(xv).data))))
+            .map(async (t) => {
+              try {
+                return await t.toArray();
+              } finally {
+                t.dispose();
+              }
+            }),
+        );
+        for (let w = 0; w < Math.max(1, o.warmup); w++) for (const f of [true, false]) await time(f);
+        const fusedDispatches = withFusion(true, () => dispatchesOf(device, step));
+        const unfusedDispatches = withFusion(false, () => dispatchesOf(device, step));
+        await device.sync();
+        const fusedMs: number[] = [];
+        const unfusedMs: number[] = [];
+        for (let k = 0; k < o.runs; k++) {
+          const order = k % 2 === 0 ? [true, false] : [false, true];
+          for (const f of order) (f ? fusedMs : unfusedMs).push(await time(f));
+        }
+        const gflop = (pass === 'fwd' ? flops.fwd : 3 * flops.fwd - flops.first) / 1e9;
+        const fm = median(fusedMs);
+        const um = median(unfusedMs);
+        const row: FusionRow = {
+          net: spec.name,
+          input: dims,
+          pass,
+          gflop,
+          fusedMs,
+          unfusedMs,
+          fusedMedianMs: fm,
+          unfusedMedianMs: um,
+          fusedGflops: gflop / (fm / 1000),
+          unfusedGflops: gflop / (um / 1000),
+          speedup: um / fm,
+          pairedSpeedup: median(fusedMs.map((f, i) => unfusedMs[i] / f)),
+          fusedDispatches,
+          unfusedDispatches,
+          maxAbsDiff: maxAbsDiff(outputs[0], outputs[1]),
+        };
+        rows.push(row);
+        o.log?.(formatFusionRow(row));
+      }
+      dy.dispose();
+    } finally {
+      xv.dispose();
+      net.dispose();
+    }
+  }
+  return rows;
+}
+
+export function formatFusionRow(r: FusionRow): string {
+  const ms = (v: number) => v.toFixed(0).padStart(6);
+  return (
+    `${`${r.net} @${r.input[2]} ${r.pass}`.padEnd(38)} ${r.gflop.toFixed(2).padStart(6)} GFLOP  ` +
+    `fused ${ms(r.fusedMedianMs)} ms ${r.fusedGflops.toFixed(2).padStart(6)} GFLOP/s ${String(r.fusedDispatches).padStart(5)} disp  ` +
+    `unfused ${ms(r.unfusedMedianMs)} ms ${r.unfusedGflops.toFixed(2).padStart(6)} GFLOP/s ${String(r.unfusedDispatches).padStart(5)} disp  ` +
+    `unfused÷fused ${r.speedup.toFixed(3)} (paired ${r.pairedSpeedup.toFixed(3)})  max|Δ| ${r.maxAbsDiff.toExponential(1)}`
+  );
 }

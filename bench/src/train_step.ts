@@ -7,6 +7,7 @@
 // GPU work and returns; the device submits every 128 dispatches, so the GPU
 // already runs meanwhile, and on lavapipe it runs on the same 2 cores as this
 // JS thread), `total` = until device.fence() resolves (the GPU is done).
+import { nn } from '@cg/autograd';
 import { CycleGANModel, DEFAULT_TRAIN_OPTIONS } from '@cg/cyclegan';
 import { Rng } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
@@ -19,6 +20,25 @@ export interface TrainStepOptions {
   warmup: number;
   /** Run torch_step.py too (when torch is installed). */
   torch: boolean;
+  /**
+   * 'alternate': the same model steps with fusion on and off in turn (nn.setFusion; ABBA order after
+   * `warmup` steps of each), reported side by side. Default: as the environment says (CG_FUSION).
+   */
+  fusion?: 'env' | 'alternate';
+}
+
+/** The same statistics for the unfused steps of a `fusion: 'alternate'` run. */
+export interface UnfusedSteps {
+  warmup: StepSample[];
+  samples: StepSample[];
+  sPerIter: number;
+  encodeMs: number;
+  dispatchesPerStep: number;
+  submitsPerStep: number;
+  /** unfused s/iter over fused s/iter (medians): above 1, fusion is faster. */
+  unfusedOverFused: number;
+  /** Median of the per-pair ratios (each unfused step over the fused step next to it). */
+  pairedUnfusedOverFused: number;
 }
 
 export interface StepSample {
@@ -51,6 +71,10 @@ export interface TrainStepResult {
     | { status: 'skipped' | 'error'; message: string };
   /** ours s/iter over torch s/iter: above 1, torch is faster. */
   oursOverTorch?: number;
+  /** Whether the steps above ran fused (nn/fusion.ts). */
+  fused?: boolean;
+  /** With fusion 'alternate': the unfused steps, interleaved with the fused ones above. */
+  unfused?: UnfusedSteps;
   /** 1-minute load average before and after (set by run.ts): other processes share these cores. */
   loadAverage1m?: number[];
 }
@@ -86,23 +110,56 @@ export async function runTrainStep(o: TrainStepOptions): Promise<TrainStepResult
     model = new CycleGANModel(device, { ...DEFAULT_TRAIN_OPTIONS, seed: 0 });
     const input = { A: batch(h, 21), B: batch(h, 22), shapeA: shape, shapeB: shape };
     await device.sync();
-    for (let i = 0; i < o.warmup + o.iters; i++) {
-      const [d0, s0] = [counter.dispatches, counter.submits];
-      const t0 = performance.now();
-      model.optimizeParameters(input);
-      const t1 = performance.now();
-      await device.fence();
-      const t2 = performance.now();
-      const s = {
-        totalMs: t2 - t0,
-        encodeMs: t1 - t0,
-        dispatches: counter.dispatches - d0,
-        submits: counter.submits - s0,
-      };
-      (i < o.warmup ? result.warmup : result.samples).push(s);
+    const m = model;
+    const step = async (fusion: boolean | null): Promise<StepSample> => {
+      nn.setFusion(fusion);
+      try {
+        const [d0, s0] = [counter.dispatches, counter.submits];
+        const t0 = performance.now();
+        m.optimizeParameters(input);
+        const t1 = performance.now();
+        await device.fence();
+        const t2 = performance.now();
+        return {
+          totalMs: t2 - t0,
+          encodeMs: t1 - t0,
+          dispatches: counter.dispatches - d0,
+          submits: counter.submits - s0,
+        };
+      } finally {
+        nn.setFusion(null);
+      }
+    };
+    const unfused = { warmup: [] as StepSample[], samples: [] as StepSample[] };
+    if (o.fusion === 'alternate') {
+      result.fused = true;
+      for (let i = 0; i < o.warmup; i++) {
+        result.warmup.push(await step(true));
+        unfused.warmup.push(await step(false));
+      }
+      for (let i = 0; i < o.iters; i++) {
+        const order = i % 2 === 0 ? [true, false] : [false, true];
+        for (const f of order) (f ? result.samples : unfused.samples).push(await step(f));
+      }
+    } else {
+      result.fused = nn.fusionEnabled();
+      for (let i = 0; i < o.warmup + o.iters; i++)
+        (i < o.warmup ? result.warmup : result.samples).push(await step(null));
     }
     const mem = device.memory();
     const pick = (f: (s: StepSample) => number) => median(result.samples.map(f));
+    if (unfused.samples.length) {
+      const u = (f: (s: StepSample) => number) => median(unfused.samples.map(f));
+      result.unfused = {
+        ...unfused,
+        sPerIter: u((s) => s.totalMs) / 1000,
+        encodeMs: u((s) => s.encodeMs),
+        dispatchesPerStep: u((s) => s.dispatches),
+        submitsPerStep: u((s) => s.submits),
+        unfusedOverFused: u((s) => s.totalMs) / pick((s) => s.totalMs),
+        pairedUnfusedOverFused: median(unfused.samples.map((s, i) => s.totalMs / result.samples[i].totalMs)),
+      };
+    }
     Object.assign(result, {
       sPerIter: pick((s) => s.totalMs) / 1000,
       encodeMs: pick((s) => s.encodeMs),
