@@ -165,7 +165,12 @@ def main():
     p.add_argument('--weights', help='generator state dict (.pth) to load instead of a seeded init')
     p.add_argument('--input', help='input [1, 3, size, size] as raw little-endian float32')
     p.add_argument('--output', help='where to write the output as raw little-endian float32')
+    p.add_argument('--threads', type=int,
+                   help="intra-op threads (default: torch's own choice, reported; on a shared machine more threads"
+                        ' than idle cores makes OpenMP spin: 2 threads under load ran 64² steps 8× slower than 1)')
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = train(args) if args.mode == 'train' else forward(args)
     result.update({'torch': torch.__version__, 'threads': torch.get_num_threads()})
     print(json.dumps(result))
