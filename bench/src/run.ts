@@ -10,7 +10,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { allCases, type BenchCase, resnetFlops } from './cases.js';
 import { measurePair, type PairOptions, type PairResult, type SideResult } from './harness.js';
-import { type NetworkResult, runNetwork } from './network.js';
+import {
+  FUSION_NETS,
+  type FusionRow,
+  formatFusionRow,
+  type NetworkResult,
+  runFusionComparison,
+  runNetwork,
+} from './network.js';
 import { loadOurs, type Ours } from './ours.js';
 import { loadTfjs, type TfjsPeer } from './peer_tfjs.js';
 import { formatTiled, runTiledCase, TILED_TITLE, type TiledCase, type TiledRow } from './tiled.js';
@@ -44,7 +51,8 @@ const USAGE = `usage: pnpm bench [options]
 
 The fma ceiling rows run whenever a GFLOP/s row does (they are what %fma divides by).
 Network rows: --filter network; training rows: --filter train; both skipped by --quick.
-Any-size rows (tiled vs whole image, and with --big 2048×1536 and 4032×3024): only with --filter tiled.`;
+Any-size rows (tiled vs whole image, and with --big 2048×1536 and 4032×3024): only with --filter tiled.
+Fused vs unfused whole networks (forward and forward+backward GFLOP/s): only with --filter fusion.`;
 
 /**
  * Where both paths run, 16 MiB tiles against the whole image (the overhead);
@@ -399,6 +407,10 @@ async function main(): Promise<void> {
   const trainSizes = cli.quick ? [] : [64, ...(cli.big ? [128] : [])].filter((h) => matches(trainId(h)));
   // Any-size rows only when a filter names them: they take minutes.
   const tiledCases = cli.filters.some((f) => 'tiled'.includes(f) || f.includes('tiled')) ? tiledPlan(cli.big) : [];
+  // Whole-network GFLOP/s, fused against unfused, forward and forward+backward (--filter fusion).
+  const fusionNets = cli.filters.some((f) => 'fusion'.includes(f) || f.includes('fusion'))
+    ? Object.values(FUSION_NETS)
+    : [];
   // The FMA ceiling runs whenever something is reported as a fraction of it.
   const ceilings = all.filter((c) => c.group === 'ceiling');
   if (cases.some((c) => c.flops) || networkSizes.length || ceilings.some((c) => matches(`${c.group} ${c.id}`))) {
@@ -411,7 +423,7 @@ async function main(): Promise<void> {
     return;
   }
   if (cli.list) for (const c of tiledCases) console.log(`tiled ${c.width}×${c.height} ngf ${c.ngf}  [tiled]`);
-  if (!cases.length && !networkSizes.length && !trainSizes.length && !tiledCases.length) {
+  if (!cases.length && !networkSizes.length && !trainSizes.length && !tiledCases.length && !fusionNets.length) {
     throw new Error(`no case matches --filter ${cli.filters.join(',')} (see --list)`);
   }
 
@@ -562,6 +574,21 @@ async function main(): Promise<void> {
       training.push(r);
       printTrain(r);
     }
+    const fusion: FusionRow[] = [];
+    if (fusionNets.length) {
+      console.log(
+        '\nfusion: whole networks, fused vs unfused (nn.setFusion), runs alternating; GFLOP/s counts the convs',
+      );
+      fusion.push(
+        ...(await runFusionComparison(ours.device, {
+          nets: fusionNets,
+          runs: cli.runs ?? 5,
+          warmup: cli.warmup,
+          log: (l) => console.log(l),
+        })),
+      );
+      for (const r of fusion) console.log(formatFusionRow(r));
+    }
     const tiled: TiledRow[] = [];
     for (const c of tiledCases) {
       if (!tiled.length) console.log(`\n${TILED_TITLE}`);
@@ -597,6 +624,7 @@ async function main(): Promise<void> {
       cases: rows,
       network,
       trainingStep: training,
+      fusion,
       tiled,
     };
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');

@@ -6,10 +6,11 @@
 // Per step: `encode` = wall time until optimizeParameters returns (it records
 // GPU work and returns; the device submits every 128 dispatches, so the GPU
 // already runs meanwhile, and on lavapipe it runs on the same 2 cores as this
-// JS thread), `total` = until device.fence() resolves (the GPU is done).
+// JS thread), `total` = until the GPU is done, waited for as the trainer waits (a StepPacer per
+// fusion mode, so the host sleeps through the step instead of dawn.node polling on a core).
 import { nn } from '@cg/autograd';
 import { CycleGANModel, DEFAULT_TRAIN_OPTIONS } from '@cg/cyclegan';
-import { Rng } from '@cg/tensor-core';
+import { Rng, StepPacer } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
 import { countDispatches } from './dispatch_counter.js';
 import { probeTorch, runTorch } from './torch.js';
@@ -111,14 +112,17 @@ export async function runTrainStep(o: TrainStepOptions): Promise<TrainStepResult
     const input = { A: batch(h, 21), B: batch(h, 22), shapeA: shape, shapeB: shape };
     await device.sync();
     const m = model;
+    const pacers = new Map<boolean | null, StepPacer>();
     const step = async (fusion: boolean | null): Promise<StepSample> => {
+      const pacer = pacers.get(fusion) ?? new StepPacer(device);
+      pacers.set(fusion, pacer);
       nn.setFusion(fusion);
       try {
         const [d0, s0] = [counter.dispatches, counter.submits];
         const t0 = performance.now();
         m.optimizeParameters(input);
         const t1 = performance.now();
-        await device.fence();
+        await pacer.wait();
         const t2 = performance.now();
         return {
           totalMs: t2 - t0,
