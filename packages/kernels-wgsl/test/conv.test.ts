@@ -8,9 +8,11 @@ import {
   CONV_STRATEGIES,
   type ConvStrategy,
   convStrategy,
-  dispatchBudget,
-  setConvStrategy,
   convTuning,
+  dispatchBudget,
+  type RegisterForm,
+  registerForm,
+  setConvStrategy,
   useSubgroups,
 } from '../src/ops/conv_strategy.js';
 import {
@@ -175,6 +177,7 @@ beforeAll(async () => {
 afterAll(() => {
   setConvStrategy('auto');
   convTuning.subgroups = true;
+  convTuning.registerForm = null;
   sgDevice?.release();
 });
 
@@ -202,12 +205,17 @@ async function subgroupDevice(like: Device): Promise<Device | null> {
   return d;
 }
 
-/** The implementations a case runs on: both strategies, and the register kernels' subgroup variant. */
-const VARIANTS = [
-  ...CONV_STRATEGIES.map((strategy) => ({ strategy, subgroups: false })),
-  { strategy: 'register' as const, subgroups: true },
+/**
+ * The implementations a case runs on: both strategies, the register kernels' subgroup variant, and the
+ * register gather kernel's compact form (SwiftShader's, registerForm()).
+ */
+const VARIANTS: { strategy: ConvStrategy; subgroups: boolean; form: RegisterForm }[] = [
+  ...CONV_STRATEGIES.map((strategy) => ({ strategy, subgroups: false, form: 'named' as const })),
+  { strategy: 'register', subgroups: true, form: 'named' },
+  { strategy: 'register', subgroups: false, form: 'compact' },
 ];
-const variantName = (v: (typeof VARIANTS)[number]) => (v.subgroups ? `${v.strategy}+subgroups` : v.strategy);
+const variantName = (v: (typeof VARIANTS)[number]) =>
+  v.subgroups ? `${v.strategy}+subgroups` : v.form === 'compact' ? `${v.strategy}, compact` : v.strategy;
 
 const testDeviceNow = () => device;
 const kk = (c: Case): [number, number] => (typeof c.k === 'number' ? [c.k, c.k] : c.k);
@@ -275,6 +283,7 @@ describe.each(CASES)('$name', (c) => {
       const device = v.subgroups ? sgDevice : testDeviceNow();
       // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
       convTuning.subgroups = v.subgroups;
+      convTuning.registerForm = v.form;
       if (!device) return t.skip();
       const want = forwardRef(c, d.x, d.w, d.b);
       const grads = backwardRef(c, d.dy, d.x, d.w);
@@ -376,6 +385,29 @@ describe('strategy selection', () => {
     } finally {
       if (saved === undefined) delete process.env.CG_CONV_STRATEGY;
       else process.env.CG_CONV_STRATEGY = saved;
+    }
+  });
+
+  it('picks the compact register form on SwiftShader, named elsewhere, unless told (CG_CONV_REGISTER)', () => {
+    const saved = process.env.CG_CONV_REGISTER;
+    const on = (architecture: string) =>
+      ({ adapter: { ...device.adapter, vendor: 'google', architecture, description: '' } }) as unknown as Device;
+    try {
+      delete process.env.CG_CONV_REGISTER;
+      convTuning.registerForm = null;
+      expect(registerForm(on('swiftshader'))).toBe('compact');
+      expect(registerForm(on('llvmpipe'))).toBe('named');
+      process.env.CG_CONV_REGISTER = 'named';
+      expect(registerForm(on('swiftshader'))).toBe('named');
+      convTuning.registerForm = 'compact';
+      expect(registerForm(on('llvmpipe'))).toBe('compact');
+      convTuning.registerForm = null;
+      process.env.CG_CONV_REGISTER = 'wide';
+      expect(() => registerForm(device)).toThrow(/CG_CONV_REGISTER: unknown register form "wide"/);
+    } finally {
+      convTuning.registerForm = null;
+      if (saved === undefined) delete process.env.CG_CONV_REGISTER;
+      else process.env.CG_CONV_REGISTER = saved;
     }
   });
 });
@@ -492,6 +524,7 @@ describe('larger shapes (multi-workgroup paths, split reductions)', () => {
       const device = v.subgroups ? sgDevice : testDeviceNow();
       // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
       convTuning.subgroups = v.subgroups;
+      convTuning.registerForm = v.form;
       if (!device) return t.skip();
       const saved = dispatchBudget.maxFlops;
       dispatchBudget.maxFlops = maxFlops;
@@ -717,6 +750,7 @@ describe.each(FOLD_CASES)('folded $name', (c) => {
       const device = v.subgroups ? sgDevice : testDeviceNow();
       // The shared test device has `subgroups` too when the adapter offers it: keep the plain variant plain.
       convTuning.subgroups = v.subgroups;
+      convTuning.registerForm = v.form;
       if (!device) return t.skip();
       const want = conv2dRef(x, xShape, w, wShape, b, opts);
       const grads = conv2dBackwardRef(dy, x, xShape, w, wShape, opts);

@@ -14,6 +14,7 @@ import {
   type ConvStrategy,
   convStrategy,
   dispatchBudget,
+  registerForm,
   registerTile,
   tiledTile,
   useSubgroups,
@@ -339,16 +340,21 @@ function lanesPerGroup(items: number): number {
  * Loaded values are named lets, not private arrays: on lavapipe the arrays
  * (scratch memory) made the kernel ~2× slower. Each named load is a load
  * site llvmpipe compiles (~25 ms each), which is what bounds TN
- * (registerTile). Channels, taps, strides, paddings are baked; image sizes
- * are uniforms, divided once per invocation.
+ * (registerTile). The `compact` form (registerForm: SwiftShader, whose
+ * compiler stalls on the named one) loads the row segment and the weight
+ * block by loops into private arrays instead and shares nothing. Channels,
+ * taps, strides, paddings are baked; image sizes are uniforms, divided once
+ * per invocation.
  */
 function gatherRegister(op: string, s: GatherSpec, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor): void {
   if (s.A * s.B === 0) {
     biasOnly(op, s, bias, y);
     return;
   }
-  const shared = useSubgroups(x.device);
-  const { tm, tn } = registerTile(s.O, s.B, s.qW);
+  const form = registerForm(x.device);
+  const compact = form === 'compact';
+  const shared = !compact && useSubgroups(x.device);
+  const { tm, tn } = registerTile(s.O, s.B, s.qW, form);
   const nbx = Math.ceil(s.qW / tn);
   const P = s.N * s.qH * nbx;
   const J = (tn - 1) * s.SX + s.B;
@@ -394,21 +400,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   const folded = s.padMode !== 'zeros';
   const loads: string[] = [];
-  if (shared) for (let k = 0; k < per; k++) loads.push(`let v${k} = Wq[wb + ${k * 8}u];`);
-  else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${k} = Wq[wb + ${k}u];`);
-  for (let j = 0; j < J; j++) {
-    loads.push(
-      folded
-        ? `let x${j} = X[u32(rb + fold(ix + ${j}, i32(u.inW)))];`
-        : `let x${j} = select(0.0, X[u32(rb + ${j})], rowOk && u32(ix + ${j}) < u.inW);`,
-    );
-  }
   const fma: string[] = [];
-  for (let b = 0; b < s.B; b++) {
-    for (let i = 0; i < tm; i++) {
-      const e = b * tm + i;
-      fma.push(shared ? `wv = subgroupBroadcast(v${e >> 3}, ${e & 7}u);` : `wv = v${e >> 2}[${e & 3}];`);
-      for (let t = 0; t < tn; t++) fma.push(`c${i}_${t} = fma(wv, x${t * s.SX + b}, c${i}_${t});`);
+  const rowLoad = (j: string) =>
+    folded
+      ? `X[u32(rb + fold(ix + ${j}, i32(u.inW)))]`
+      : `select(0.0, X[u32(rb + ${j})], rowOk && u32(ix + ${j}) < u.inW)`;
+  if (compact) {
+    // Loops with a uniform zero in the bound, so the compiler keeps them loops: two load sites, not J + Kb/4.
+    loads.push(`for (var j = 0; j < ${J} + i32(u.zero); j++) { xs[j] = ${rowLoad('j')}; }`);
+    loads.push(`for (var e = 0u; e < ${Kb / 4}u + u.zero; e++) { ws[e] = Wq[wb + e]; }`);
+    for (let b = 0; b < s.B; b++) {
+      for (let i = 0; i < tm; i++) {
+        const e = b * tm + i;
+        for (let t = 0; t < tn; t++)
+          fma.push(`c${i}_${t} = fma(ws[${e >> 2}][${e & 3}], xs[${t * s.SX + b}], c${i}_${t});`);
+      }
+    }
+  } else {
+    if (shared) for (let k = 0; k < per; k++) loads.push(`let v${k} = Wq[wb + ${k * 8}u];`);
+    else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${k} = Wq[wb + ${k}u];`);
+    for (let j = 0; j < J; j++) loads.push(`let x${j} = ${rowLoad(String(j))};`);
+    for (let b = 0; b < s.B; b++) {
+      for (let i = 0; i < tm; i++) {
+        const e = b * tm + i;
+        fma.push(shared ? `wv = subgroupBroadcast(v${e >> 3}, ${e & 7}u);` : `wv = v${e >> 2}[${e & 3}];`);
+        for (let t = 0; t < tn; t++) fma.push(`c${i}_${t} = fma(wv, x${t * s.SX + b}, c${i}_${t});`);
+      }
     }
   }
   const decl = {
@@ -433,7 +450,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let iy = i32(qy * ${s.SY}u) + ${s.OY};
   let ix = i32(qx0 * ${s.SX}u) + ${s.OX};
   ${acc.join('\n  ')}
-  var wv = 0.0;
+  ${compact ? `var xs: array<f32, ${J}>;\n  var ws: array<vec4f, ${Kb / 4}>;` : 'var wv = 0.0;'}
   var xb = i32(n * ${s.C}u * u.plane)${folded ? '' : ' + iy * i32(u.inW) + ix'};
   var wb = ${shared ? `wid.x * ${s.C * s.A * Kb}u + (sid & 7u)` : `wid.x * ${(s.C * s.A * Kb) / 4}u`};
   for (var c = 0u; c < ${s.C}u; c++) {
@@ -462,7 +479,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }`;
   const device = x.device;
   // Not runKernel: the `enable` directive must precede the header it generates.
-  const pipeline = device.pipeline(`${op}|${shared ? 'subgroup' : 'named'}|${tm},${tn},${wg}|${bakedKey(s)}`, op, wgsl);
+  const pipeline = device.pipeline(`${op}|${shared ? 'subgroup' : form}|${tm},${tn},${wg}|${bakedKey(s)}`, op, wgsl);
   const flopsPerGroupRow = 2 * gx * tm * wg * tn * s.C * s.A * s.B;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerGroupRow)));
   const sizes = gatherSizes(s);

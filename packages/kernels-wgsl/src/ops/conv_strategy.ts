@@ -40,9 +40,7 @@ function checkStrategy(s: string, where: string): ConvStrategy {
 }
 
 function envStrategy(): ConvStrategy | null {
-  // Read without importing node:process so this module stays browser-safe.
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  const v = env?.CG_CONV_STRATEGY;
+  const v = env()?.CG_CONV_STRATEGY;
   if (!v || v === 'auto') return null;
   return checkStrategy(v, 'CG_CONV_STRATEGY');
 }
@@ -54,11 +52,63 @@ export function convStrategy(device: Device, requested?: ConvStrategy): ConvStra
 }
 
 /**
- * Switches for experiments and benches (mutable, like dispatchBudget):
- * `subgroups: false` keeps the register kernels off their subgroup variant
- * even where the device has the feature (`CG_CONV_SUBGROUPS=0` does the same).
+ * Form of the register gather convolution's inner block:
+ * - `named`: the row segment and weights in named WGSL values (one load site
+ *   each), weights read as vec4 or shared by subgroupBroadcast; 16×8 tiles.
+ *   With subgroups, 2–5× faster on lavapipe than `compact` (commit 1764c81).
+ * - `compact`: the row segment and weights loaded by small loops into private
+ *   arrays, no subgroups; the form before 2026-12 (16×16 tiles, 4×32 for
+ *   few channels), which SwiftShader compiles in a fraction of a second.
  */
-export const convTuning = { subgroups: true };
+export type RegisterForm = 'named' | 'compact';
+
+export const REGISTER_FORMS: readonly RegisterForm[] = ['named', 'compact'];
+
+/**
+ * Switches for experiments, benches and tests (mutable, like dispatchBudget):
+ * `subgroups: false` keeps the register kernels off their subgroup variant
+ * even where the device has the feature (`CG_CONV_SUBGROUPS=0` does the same);
+ * `registerForm` forces a form of the gather kernel (`CG_CONV_REGISTER=named|compact`
+ * does the same; `null` is the per-adapter choice, registerForm()).
+ */
+export const convTuning: { subgroups: boolean; registerForm: RegisterForm | null } = {
+  subgroups: true,
+  registerForm: null,
+};
+
+function env(): Record<string, string | undefined> | undefined {
+  // Read without importing node:process so this module stays browser-safe.
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+}
+
+/**
+ * The register gather kernel's form on `device`: `compact` on SwiftShader,
+ * `named` everywhere else. SwiftShader's compiler stalls on the named form
+ * for some shapes. Measured in Chromium 156, 2026-12 (SwiftShader WebGPU,
+ * createComputePipelineAsync one at a time, 2 loaded cores): for a resnet
+ * ngf-2 generator at 32², the named 3×3 s2 2→4 conv (4×16 tile, 33 named row
+ * values) ran over 150 s without finishing and the GPU process dropped the
+ * instance, which timed out the web app's first translation (its other 12
+ * named conv pipelines took 0.05–0.3 s: the trigger is that shape); the compact
+ * form compiles each of its 13 conv pipelines in 0.07–0.9 s (3.3 s for all
+ * 26 with weight packing). For ngf 16 at 64² the named form took 0.2–0.5 s
+ * per conv pipeline (3.9 s in all), the compact one 0.3–0.7 s (6.8 s). The
+ * browser suite's compile-ahead (28 pipelines) then takes 1.7–2.9 s.
+ */
+export function registerForm(device: Device): RegisterForm {
+  if (convTuning.registerForm) return checkForm(convTuning.registerForm, 'convTuning.registerForm');
+  const v = env()?.CG_CONV_REGISTER;
+  if (v && v !== 'auto') return checkForm(v, 'CG_CONV_REGISTER');
+  const a = device.adapter;
+  return /swiftshader/i.test(`${a.vendor} ${a.architecture} ${a.description}`) ? 'compact' : 'named';
+}
+
+function checkForm(f: string, where: string): RegisterForm {
+  if (!(REGISTER_FORMS as readonly string[]).includes(f)) {
+    throw new ArgumentError(`${where}: unknown register form "${f}" (expected ${REGISTER_FORMS.join(' | ')} or auto)`);
+  }
+  return f as RegisterForm;
+}
 
 /**
  * Whether the register gather convolution may share weight loads through
@@ -70,8 +120,7 @@ export const convTuning = { subgroups: true };
  */
 export function useSubgroups(device: Device): boolean {
   if (!convTuning.subgroups) return false;
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  if (env?.CG_CONV_SUBGROUPS === '0') return false;
+  if (env()?.CG_CONV_SUBGROUPS === '0') return false;
   const gpu = device.gpu as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } };
   return gpu.features.has('subgroups') && (gpu.adapterInfo?.subgroupMinSize ?? 0) >= 8;
 }
@@ -91,9 +140,26 @@ export interface RegisterTile {
  * longer (10+ s per pipeline: every row value is a load site); 8×8 was
  * 5–15 % slower.
  */
-export function registerTile(outChannels: number, taps: number, rowLength: number): RegisterTile {
+export function registerTile(
+  outChannels: number,
+  taps: number,
+  rowLength: number,
+  form: RegisterForm = 'named',
+): RegisterTile {
+  if (form === 'compact') return compactTile(outChannels, taps, rowLength);
   const tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
   const tn = Math.min(tm === 4 ? 16 : 8, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, rowLength)))));
+  return { tm, tn };
+}
+
+/**
+ * The `compact` form's tiles (as before 2026-12): 16×16 (TM 8 for 7-wide
+ * kernels, 4×32 for few channels); TN a power of two ≤ the row length.
+ */
+function compactTile(outChannels: number, taps: number, rowLength: number): RegisterTile {
+  let tm = outChannels >= 16 && taps < 7 ? 16 : outChannels > 4 ? 8 : 4;
+  const tn = Math.min(tm === 4 ? 32 : 16, Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, rowLength)))));
+  if (tn <= 4 && outChannels >= 16) tm = 16;
   return { tm, tn };
 }
 
