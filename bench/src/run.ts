@@ -344,7 +344,7 @@ function printNetwork(r: NetworkResult): void {
 
 const TRAIN_TITLE =
   'training step: CycleGANModel.optimizeParameters (official defaults: 2× resnet_9blocks ngf 64, 2× basic D, instance\n' +
-  'norm, lsgan, identity 0.5, batch 1); one warm-up step, then timed steps each ended by device.fence(); fresh device';
+  'norm, lsgan, identity 0.5, batch 1); one warm-up step, then timed steps, each waited for as the trainer waits (StepPacer); fresh device';
 
 const TRAIN_COLS = [
   ['case', 16, 'left'],
