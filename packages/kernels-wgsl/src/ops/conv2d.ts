@@ -692,6 +692,27 @@ export function weightGrad(
 }
 
 /**
+ * The register weight gradient's grid, shared by its plain and subgroup
+ * variants: output-channel blocks along x, (channel block, kernel-row block)
+ * lanes along y, output rows split `splits` ways.
+ */
+function weightGradLayout(g: Tensor, a: Tensor, kH: number, kW: number, geo: ConvGeometry, splits: number) {
+  const [N, O, Ho, Wo] = g.shape;
+  const [, C, H, W] = a.shape;
+  const { sH, sW, pH, pW } = geo;
+  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
+  const nkb = Math.ceil(kH / khb);
+  const ncb = Math.ceil(C / CI);
+  const lanes = ncb * nkb;
+  const wg = Math.min(32, Math.ceil(lanes / 8) * 8);
+  const rows = N * Ho;
+  const rowsPerSplit = Math.ceil(rows / splits);
+  const gx = Math.ceil(O / tm);
+  const gy = Math.ceil(lanes / wg);
+  return { N, O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, ncb, lanes, wg, rows, rowsPerSplit, gx, gy };
+}
+
+/**
  * Register-blocked weight gradient. An invocation owns CI input channels ×
  * KHB kernel rows and accumulates TM output channels × CI·KHB rows × kW
  * taps; its workgroup shares the TM output channels and walks the output
@@ -714,18 +735,8 @@ function weightGradRegister(
   out: Tensor,
   padMode: ConvPadMode,
 ): void {
-  const [N, O, Ho, Wo] = g.shape;
-  const [, C, H, W] = a.shape;
-  const { sH, sW, pH, pW } = geo;
-  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
-  const nkb = Math.ceil(kH / khb);
-  const ncb = Math.ceil(C / CI);
-  const lanes = ncb * nkb;
-  const wg = Math.min(32, Math.ceil(lanes / 8) * 8);
-  const rows = N * Ho;
-  const rowsPerSplit = Math.ceil(rows / splits);
-  const gx = Math.ceil(O / tm);
-  const gy = Math.ceil(lanes / wg);
+  const { O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, lanes, wg, rows, rowsPerSplit, gx, gy } =
+    weightGradLayout(g, a, kH, kW, geo, splits);
   const HoWo = Ho * Wo;
   const total = O * C * kH * kW;
   const J = (R - 1) * sW + kW;
@@ -910,18 +921,8 @@ function weightGradSubgroup(
   out: Tensor,
   padMode: ConvPadMode,
 ): void {
-  const [N, O, Ho, Wo] = g.shape;
-  const [, C, H, W] = a.shape;
-  const { sH, sW, pH, pW } = geo;
-  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
-  const nkb = Math.ceil(kH / khb);
-  const ncb = Math.ceil(C / CI);
-  const lanes = ncb * nkb;
-  const wg = Math.min(32, Math.ceil(lanes / 8) * 8);
-  const rows = N * Ho;
-  const rowsPerSplit = Math.ceil(rows / splits);
-  const gx = Math.ceil(O / tm);
-  const gy = Math.ceil(lanes / wg);
+  const { O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, lanes, wg, rows, rowsPerSplit, gx, gy } =
+    weightGradLayout(g, a, kH, kW, geo, splits);
   const total = O * C * kH * kW;
   const J = (R - 1) * sW + kW;
   const slots = CI * khb;
