@@ -459,10 +459,19 @@ export function gatherTile(
   const th = rows.end - rows.start;
   const tw = cols.end - cols.start;
   const rowSrc = Int32Array.from({ length: th }, (_, i) => sourceIndex(rows.start + i, x.H, fill));
-  const colSrc = Int32Array.from({ length: tw }, (_, j) => sourceIndex(cols.start + j, x.W, fill));
-  // Columns inside the image form one run that can be copied as a block.
-  const inLo = Math.max(0, -cols.start);
-  const inHi = Math.min(tw, x.W - cols.start);
+  // Columns inside the image form one run [inLo, inHi) copied as a block; only the few halo
+  // columns outside it (at most the kernel's reach) need their source looked up.
+  const inLo = Math.min(tw, Math.max(0, -cols.start));
+  const inHi = Math.max(inLo, Math.min(tw, x.W - cols.start));
+  const border: number[] = [];
+  const borderSrc: number[] = [];
+  for (let j = 0; j < tw; j++) {
+    if (j >= inLo && j < inHi) continue;
+    const s = sourceIndex(cols.start + j, x.W, fill);
+    if (s < 0) continue; // zero padding: stays 0
+    border.push(j);
+    borderSrc.push(s);
+  }
   const out = new Float32Array(x.C * th * tw);
   for (let c = 0; c < x.C; c++) {
     const plane = x.planes[c];
@@ -472,25 +481,42 @@ export function gatherTile(
       const dst = (c * th + i) * tw;
       const src = r * x.W;
       if (inHi > inLo) out.set(plane.subarray(src + cols.start + inLo, src + cols.start + inHi), dst + inLo);
-      for (let j = 0; j < tw; j++) {
-        if (j >= inLo && j < inHi) continue;
-        const s = colSrc[j];
-        if (s >= 0) out[dst + j] = plane[src + s];
-      }
-      // Zero padding pads the transformed activation: only values taken from the image are transformed.
-      if (pending) {
-        const a = pending.scale[c];
-        const b = pending.shift[c];
-        const slope = pending.slope;
-        for (let j = 0; j < tw; j++) {
-          if (colSrc[j] < 0) continue;
-          const v = out[dst + j] * a + b;
-          out[dst + j] = slope === null || v > 0 ? v : slope * v;
-        }
-      }
+      for (let k = 0; k < border.length; k++) out[dst + border[k]] = plane[src + borderSrc[k]];
     }
+    // Zero padding pads the transformed activation: only values taken from the image are transformed.
+    if (pending) transformTileRows(out, c, th, tw, rowSrc, inLo, inHi, border, pending);
   }
   return out;
+}
+
+/** Applies the pending scale, shift and slope to channel c's values that came from the image. */
+function transformTileRows(
+  out: Float32Array,
+  c: number,
+  th: number,
+  tw: number,
+  rowSrc: Int32Array,
+  inLo: number,
+  inHi: number,
+  border: readonly number[],
+  p: Pending,
+): void {
+  const a = p.scale[c];
+  const b = p.shift[c];
+  const slope = p.slope ?? 1;
+  for (let i = 0; i < th; i++) {
+    if (rowSrc[i] < 0) continue;
+    const row = (c * th + i) * tw;
+    for (let j = row + inLo; j < row + inHi; j++) {
+      const v = out[j] * a + b;
+      out[j] = v > 0 ? v : slope * v;
+    }
+    for (let k = 0; k < border.length; k++) {
+      const j = row + border[k];
+      const v = out[j] * a + b;
+      out[j] = v > 0 ? v : slope * v;
+    }
+  }
 }
 
 /** The flow with its pending norm/activation applied (in place when the activation is ours). */
