@@ -342,6 +342,11 @@ export class Device {
     this.uniformPool.trim();
   }
 
+  /** True while compileAhead runs its function (nothing reaches the GPU; reads resolve at once). */
+  get isRecording(): boolean {
+    return this.recording !== null;
+  }
+
   get isReleased(): boolean {
     return this.released;
   }

@@ -37,7 +37,8 @@ export class StepPacer {
     this.device.flush();
     const expected = this.recent.length ? Math.min(...this.recent) : guessMs;
     const nap = this.fraction * expected;
-    if (nap >= 1) await new Promise((resolve) => setTimeout(resolve, nap));
+    // While compileAhead records, nothing runs on the GPU, and a timer there would be an error (device.ts).
+    if (nap >= 1 && !this.device.isRecording) await new Promise((resolve) => setTimeout(resolve, nap));
     const result = ask ? await ask() : ((await this.device.fence()) as T);
     this.recent.push(performance.now() - t0);
     if (this.recent.length > this.window) this.recent.shift();

@@ -7,6 +7,7 @@ function fakeDevice(stepMs: number) {
   const askedAt: number[] = [];
   let flushes = 0;
   const device = {
+    isRecording: false,
     flush: () => {
       flushes++;
     },
@@ -41,6 +42,18 @@ describe('StepPacer', () => {
     const pacer = new StepPacer(fake.device);
     await pacer.wait();
     pacer.reset();
+    const t = performance.now();
+    await pacer.wait();
+    expect(fake.askedAt[1] - t).toBeLessThan(100);
+  });
+});
+
+describe('StepPacer while compileAhead records', () => {
+  it('never sleeps on a timer (compileAhead forbids timers while recording)', async () => {
+    const fake = fakeDevice(200);
+    const pacer = new StepPacer(fake.device);
+    await pacer.wait(); // measures ~200 ms
+    (fake.device as unknown as { isRecording: boolean }).isRecording = true;
     const t = performance.now();
     await pacer.wait();
     expect(fake.askedAt[1] - t).toBeLessThan(100);
