@@ -28,6 +28,8 @@ export interface KernelDecl<U extends UniformDecl = UniformDecl> {
   readonly inputs: readonly BindingDecl[];
   readonly outputs: readonly BindingDecl[];
   readonly uniforms?: U;
+  /** WGSL extensions the kernel uses; their `enable` directives must precede every declaration. */
+  readonly enables?: readonly 'subgroups'[];
 }
 
 /** Identity with the literal types kept; for declarations that live outside a `runKernel` call. */
@@ -105,9 +107,9 @@ function bindingParts(
     : { name: b.name, type: b.type ?? 'f32', access: b.access ?? dflt };
 }
 
-/** The WGSL header of a declaration: storage bindings, inputs → outputs, then `struct P` and `u`. */
+/** The WGSL header of a declaration: `enable` directives, storage bindings (inputs → outputs), then `struct P` and `u`. */
 export function declHeader(op: string, decl: KernelDecl): string {
-  const lines: string[] = [];
+  const lines: string[] = (decl.enables ?? []).map((e) => `enable ${e};`);
   let n = 0;
   for (const [list, dflt] of [
     [decl.inputs, 'read'],
@@ -165,7 +167,7 @@ function declSignature(decl: KernelDecl): string {
   const b = (list: readonly BindingDecl[]) =>
     list.map((x) => (typeof x === 'string' ? x : `${x.name}:${x.type ?? ''}:${x.access ?? ''}`)).join(',');
   const u = decl.uniforms ? Object.entries(decl.uniforms).map(([k, t]) => `${k}:${t}`) : [];
-  return `${b(decl.inputs)};${b(decl.outputs)};${u.join(',')}`;
+  return `${b(decl.inputs)};${b(decl.outputs)};${u.join(',')};${(decl.enables ?? []).join(',')}`;
 }
 
 export interface KernelCall<U extends UniformDecl = UniformDecl> {

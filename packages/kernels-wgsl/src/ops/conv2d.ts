@@ -1,10 +1,8 @@
 import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import {
-  declHeader,
   flatGroupIndex,
   flatWorkgroups,
   MAX_GROUPS_PER_DIM,
-  packUniforms,
   runKernel,
   sameDevice,
   type UniformValues,
@@ -432,10 +430,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     inputs: ['X', { name: 'Wq', type: shared ? 'f32' : 'vec4f' }, ...(s.bias ? ['Bias'] : [])],
     outputs: ['Y'],
     uniforms: { off: 'u32', zero: 'u32', P: 'u32', nbx: 'u32', ...GATHER_UNIFORMS },
+    enables: shared ? (['subgroups'] as const) : [],
   } as const;
-  const wgsl = () => /* wgsl */ `${shared ? 'enable subgroups;' : ''}
-${declHeader(op, decl)}
-${convHelpersWgsl(s.padMode, s.epilogue)}
+  const wgsl = () => /* wgsl */ `${convHelpersWgsl(s.padMode, s.epilogue)}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${shared ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   // Every lane runs every loop trip (dead lanes compute a clamped pixel): subgroupBroadcast needs uniform control flow.
@@ -477,16 +474,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
   }
 }`;
-  const device = x.device;
-  // Not runKernel: the `enable` directive must precede the header it generates.
-  const pipeline = device.pipeline(`${op}|${shared ? 'subgroup' : form}|${tm},${tn},${wg}|${bakedKey(s)}`, op, wgsl);
+  const key = `${shared ? 'subgroup' : form}|${tm},${tn},${wg}|${bakedKey(s)}`;
   const flopsPerGroupRow = 2 * gx * tm * wg * tn * s.C * s.A * s.B;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerGroupRow)));
   const sizes = gatherSizes(s);
-  const buffers = [x, wq, ...(bias ? [bias] : []), y].map((t) => ({ buffer: t.buffer, bytes: t.byteLength }));
   for (let off = 0; off < gy; off += perDispatch) {
-    const params = packUniforms(op, decl.uniforms, { off, zero: 0, P, nbx, ...sizes });
-    device.dispatch(pipeline, buffers, params, [gx, Math.min(perDispatch, gy - off), 1]);
+    runKernel({
+      op,
+      key,
+      decl,
+      wgsl,
+      inputs: [x, wq, ...(bias ? [bias] : [])],
+      outputs: [y],
+      uniforms: { off, zero: 0, P, nbx, ...sizes },
+      workgroups: [gx, Math.min(perDispatch, gy - off), 1],
+    });
   }
   wq.dispose();
 }
@@ -692,6 +694,39 @@ export function weightGrad(
 }
 
 /**
+ * The register weight gradient's accumulators, c{channel}_{slot}_{tap}, and
+ * the WGSL that stores them into this split's [O, C, kH, kW] partial; shared
+ * by the plain and subgroup variants (`z`, `o0`, `ch0`, `kh0` and `live` are
+ * their main's names).
+ */
+function weightGradAccumulators(tm: number, slots: number, kW: number, khb: number, O: number, C: number, kH: number) {
+  const declare: string[] = [];
+  const keep: string[] = [];
+  for (let i = 0; i < tm; i++) {
+    for (let sl = 0; sl < slots; sl++) {
+      for (let kw = 0; kw < kW; kw++) {
+        declare.push(`var c${i}_${sl}_${kw} = 0.0;`);
+        keep.push(`res[${(i * slots + sl) * kW + kw}] = c${i}_${sl}_${kw};`);
+      }
+    }
+  }
+  const n = tm * slots * kW;
+  const store = /* wgsl */ `var res: array<f32, ${n}>;
+  ${keep.join('\n  ')}
+  for (var e = 0u; e < ${n}u + u.zero; e++) {
+    let o = o0 + e / ${slots * kW}u;
+    let sl = (e / ${kW}u) % ${slots}u;
+    let cc = ch0 + sl / ${khb}u;
+    let kh = kh0 + sl % ${khb}u;
+    let kw = e % ${kW}u;
+    if (live && o < ${O}u && kh < ${kH}u && cc < ${C}u) {
+      Out[z * ${O * C * kH * kW}u + ((o * ${C}u + cc) * ${kH}u + kh) * ${kW}u + kw] = res[e];
+    }
+  }`;
+  return { declare: declare.join('\n  '), store };
+}
+
+/**
  * The register weight gradient's grid, shared by its plain and subgroup
  * variants: output-channel blocks along x, (channel block, kernel-row block)
  * lanes along y, output rows split `splits` ways.
@@ -709,7 +744,38 @@ function weightGradLayout(g: Tensor, a: Tensor, kH: number, kW: number, geo: Con
   const rowsPerSplit = Math.ceil(rows / splits);
   const gx = Math.ceil(O / tm);
   const gy = Math.ceil(lanes / wg);
-  return { N, O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, ncb, lanes, wg, rows, rowsPerSplit, gx, gy };
+  // Output elements; J: input columns one slot reads for R output pixels; slots: (channel, kernel row) pairs per lane.
+  const total = O * C * kH * kW;
+  const J = (R - 1) * sW + kW;
+  const slots = CI * khb;
+  return {
+    N,
+    O,
+    Ho,
+    Wo,
+    C,
+    H,
+    W,
+    sH,
+    sW,
+    pH,
+    pW,
+    tm,
+    R,
+    khb,
+    CI,
+    nkb,
+    ncb,
+    lanes,
+    wg,
+    rows,
+    rowsPerSplit,
+    gx,
+    gy,
+    total,
+    J,
+    slots,
+  };
 }
 
 /**
@@ -735,12 +801,33 @@ function weightGradRegister(
   out: Tensor,
   padMode: ConvPadMode,
 ): void {
-  const { O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, lanes, wg, rows, rowsPerSplit, gx, gy } =
-    weightGradLayout(g, a, kH, kW, geo, splits);
+  const {
+    O,
+    Ho,
+    Wo,
+    C,
+    H,
+    W,
+    sH,
+    sW,
+    pH,
+    pW,
+    tm,
+    R,
+    khb,
+    CI,
+    nkb,
+    lanes,
+    wg,
+    rows,
+    rowsPerSplit,
+    gx,
+    gy,
+    total,
+    J,
+    slots,
+  } = weightGradLayout(g, a, kH, kW, geo, splits);
   const HoWo = Ho * Wo;
-  const total = O * C * kH * kW;
-  const J = (R - 1) * sW + kW;
-  const slots = CI * khb;
   // vec4 gradient loads need rows of whole vec4s: a code variant, not a size.
   const vec = Wo % R === 0 && R % 4 === 0;
   const nChunks = Math.ceil(Wo / R);
@@ -750,17 +837,8 @@ function weightGradRegister(
   while (kLo < nChunks && !interior(kLo)) kLo++;
   let kHi = kLo;
   while (kHi < nChunks && interior(kHi)) kHi++;
-  const acc: string[] = [];
   const fma: string[] = [];
-  const keep: string[] = [];
-  for (let i = 0; i < tm; i++) {
-    for (let sl = 0; sl < slots; sl++) {
-      for (let kw = 0; kw < kW; kw++) {
-        acc.push(`var c${i}_${sl}_${kw} = 0.0;`);
-        keep.push(`res[${(i * slots + sl) * kW + kw}] = c${i}_${sl}_${kw};`);
-      }
-    }
-  }
+  const accs = weightGradAccumulators(tm, slots, kW, khb, O, C, kH);
   // Sub-blocks of 4 channels × kW taps of one row slot stay in registers while R pixels stream through.
   for (let i0 = 0; i0 < tm; i0 += 4) {
     for (let sl = 0; sl < slots; sl++) {
@@ -805,7 +883,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let z = wid.z + u.zoff;
   let r0 = z * u.rowsPerSplit;
   let r1 = min(r0 + u.rowsPerSplit, u.rows);
-  ${acc.join('\n  ')}
+  ${accs.declare}
   var ds: array<${vec ? `vec4f, ${(tm * R) / 4}` : `f32, ${tm * R}`}>;
   var xs: array<f32, ${slots * J}>;
   for (var row = r0; row < r1; row++) {
@@ -857,18 +935,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       ${fma.join('\n      ')}
     }
   }
-  var res: array<f32, ${tm * slots * kW}>;
-  ${keep.join('\n  ')}
-  for (var e = 0u; e < ${tm * slots * kW}u + u.zero; e++) {
-    let o = o0 + e / ${slots * kW}u;
-    let sl = (e / ${kW}u) % ${slots}u;
-    let cc = ch0 + sl / ${khb}u;
-    let kh = kh0 + sl % ${khb}u;
-    let kw = e % ${kW}u;
-    if (live && o < ${O}u && kh < ${kH}u && cc < ${C}u) {
-      Out[z * ${total}u + ((o * ${C}u + cc) * ${kH}u + kh) * ${kW}u + kw] = res[e];
-    }
-  }
+  ${accs.store}
 }`;
   const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
@@ -921,23 +988,35 @@ function weightGradSubgroup(
   out: Tensor,
   padMode: ConvPadMode,
 ): void {
-  const { O, Ho, Wo, C, H, W, sH, sW, pH, pW, tm, R, khb, CI, nkb, lanes, wg, rows, rowsPerSplit, gx, gy } =
-    weightGradLayout(g, a, kH, kW, geo, splits);
-  const total = O * C * kH * kW;
-  const J = (R - 1) * sW + kW;
-  const slots = CI * khb;
+  const {
+    O,
+    Ho,
+    Wo,
+    C,
+    H,
+    W,
+    sH,
+    sW,
+    pH,
+    pW,
+    tm,
+    R,
+    khb,
+    CI,
+    nkb,
+    lanes,
+    wg,
+    rows,
+    rowsPerSplit,
+    gx,
+    gy,
+    total,
+    J,
+    slots,
+  } = weightGradLayout(g, a, kH, kW, geo, splits);
   const per = Math.ceil((tm * R) / 8);
   const folded = padMode !== 'zeros';
-  const acc: string[] = [];
-  const keep: string[] = [];
-  for (let i = 0; i < tm; i++) {
-    for (let sl = 0; sl < slots; sl++) {
-      for (let kw = 0; kw < kW; kw++) {
-        acc.push(`var c${i}_${sl}_${kw} = 0.0;`);
-        keep.push(`res[${(i * slots + sl) * kW + kw}] = c${i}_${sl}_${kw};`);
-      }
-    }
-  }
+  const accs = weightGradAccumulators(tm, slots, kW, khb, O, C, kH);
   const body: string[] = [];
   // Lane l's k-th gradient value: element e = 8k + l of the TM×R block (channel e / R, pixel e % R).
   for (let k = 0; k < per; k++) {
@@ -996,10 +1075,9 @@ function weightGradSubgroup(
       HW: 'u32',
       nChunks: 'u32',
     },
+    enables: ['subgroups'],
   } as const;
-  const wgsl = () => /* wgsl */ `enable subgroups;
-${declHeader(op, decl)}
-${convHelpersWgsl(padMode, 'none')}
+  const wgsl = () => /* wgsl */ `${convHelpersWgsl(padMode, 'none')}
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sid: u32) {
   // Every lane runs every trip (dead lanes work on a clamped slot): subgroupBroadcast needs uniform control flow.
@@ -1013,7 +1091,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let z = wid.z + u.zoff;
   let r0 = z * u.rowsPerSplit;
   let r1 = min(r0 + u.rowsPerSplit, u.rows);
-  ${acc.join('\n  ')}
+  ${accs.declare}
   ${vals.join('\n  ')}
   var d = 0.0;
   for (var row = r0; row < r1; row++) {
@@ -1027,30 +1105,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       ${body.join('\n      ')}
     }
   }
-  var res: array<f32, ${tm * slots * kW}>;
-  ${keep.join('\n  ')}
-  for (var e = 0u; e < ${tm * slots * kW}u + u.zero; e++) {
-    let o = o0 + e / ${slots * kW}u;
-    let sl = (e / ${kW}u) % ${slots}u;
-    let cc = ch0 + sl / ${khb}u;
-    let kh = kh0 + sl % ${khb}u;
-    let kw = e % ${kW}u;
-    if (live && o < ${O}u && kh < ${kH}u && cc < ${C}u) {
-      Out[z * ${total}u + ((o * ${C}u + cc) * ${kH}u + kh) * ${kW}u + kw] = res[e];
-    }
-  }
+  ${accs.store}
 }`;
-  const device = g.device;
-  const key = `${op}|subgroup|${tm},${R},${khb},${CI},${wg}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
-  // Not runKernel: the `enable` directive must precede the header it generates.
-  const pipeline = device.pipeline(key, op, wgsl);
+  const key = `subgroup|${tm},${R},${khb},${CI},${wg}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
   const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
   const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
-  const buffers = [g, a, out].map((t) => ({ buffer: t.buffer, bytes: t.byteLength }));
   const sizes = { rows, rowsPerSplit, Ho, Wo, HoWo: Ho * Wo, H, W, HW: H * W, nChunks: Math.ceil(Wo / R) };
   for (let zoff = 0; zoff < splits; zoff += perDispatch) {
-    const params = packUniforms(op, decl.uniforms, { zoff, zero: 0, ...sizes });
-    device.dispatch(pipeline, buffers, params, [gx, gy, Math.min(perDispatch, splits - zoff)]);
+    runKernel({
+      op,
+      key,
+      decl,
+      wgsl,
+      inputs: [g, a],
+      outputs: [out],
+      uniforms: { zoff, zero: 0, ...sizes },
+      workgroups: [gx, gy, Math.min(perDispatch, splits - zoff)],
+    });
   }
 }
 
