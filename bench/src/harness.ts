@@ -113,7 +113,8 @@ async function prepare(
   }
 }
 
-function median(xs: number[]): number {
+/** Median of the samples (NaN for none). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;

@@ -18,6 +18,7 @@ const { fusionEnabled, setFusion } = nn;
 import { defineD, defineG, exportOnnx, hostStateDict, type StateDict, writePth } from '@cg/cyclegan';
 import { type Device, Rng, Tensor, tidy } from '@cg/tensor-core';
 import { countDispatches } from './dispatch_counter.js';
+import { median } from './harness.js';
 import { loadOrt, type OrtSession } from './peer_ort.js';
 import { probeTorch, runTorch } from './torch.js';
 
@@ -65,12 +66,6 @@ interface Runner {
   release(): Promise<void> | void;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Number.POSITIVE_INFINITY;
   let m = 0;
@@ -94,19 +89,7 @@ export async function runNetwork(device: Device, o: NetworkOptions): Promise<Net
   for (let i = 0; i < x.length; i++) x[i] = rng.random() * 2 - 1;
 
   // networks.define_G as the official train.py builds it (init normal 0.02), then eval mode for the export's semantics.
-  const net = defineG(
-    {
-      input_nc: 3,
-      output_nc: 3,
-      ngf: 64,
-      netG: 'resnet_9blocks',
-      norm: 'instance',
-      use_dropout: false,
-      init_type: 'normal',
-      init_gain: 0.02,
-    },
-    { device, rng: new Rng(7) },
-  );
+  const net = generator(device, 'resnet_9blocks', 64);
   net.eval();
   const sd = await hostStateDict(net);
 
@@ -351,7 +334,8 @@ export const FUSION_NETS: Record<string, FusionNet> = {
   },
 };
 
-function generator(device: Device, netG: string, ngf: number): NetLike {
+/** networks.define_G with the official train.py's init (normal, 0.02), seeded. */
+function generator(device: Device, netG: string, ngf: number) {
   return defineG(
     {
       input_nc: 3,

@@ -5,6 +5,7 @@
 // so the photo sizes finish on a software adapter.
 import { planNetwork, ResnetGenerator, type RgbImage, tiledHostBytes, translateAnySize } from '@cg/cyclegan';
 import { type Device, Rng } from '@cg/tensor-core';
+import { median } from './harness.js';
 
 export interface TiledRow {
   id: string;
@@ -22,11 +23,6 @@ export interface TiledRow {
   tilesPerLayer: number[];
   maxAbsDiff: number | null;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : Number.NaN;
-};
 
 /** A photo-like test image: smooth structure plus noise, so the norms see real statistics. */
 function photo(width: number, height: number): RgbImage {

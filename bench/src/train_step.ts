@@ -13,6 +13,7 @@ import { CycleGANModel, DEFAULT_TRAIN_OPTIONS } from '@cg/cyclegan';
 import { Rng, StepPacer } from '@cg/tensor-core';
 import { requestDevice } from '@cg/tensor-core/node';
 import { countDispatches } from './dispatch_counter.js';
+import { median } from './harness.js';
 import { probeTorch, runTorch } from './torch.js';
 
 export interface TrainStepOptions {
@@ -79,12 +80,6 @@ export interface TrainStepResult {
   /** 1-minute load average before and after (set by run.ts): other processes share these cores. */
   loadAverage1m?: number[];
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 function batch(size: number, seed: number): Float32Array {
   const rng = new Rng(seed);
