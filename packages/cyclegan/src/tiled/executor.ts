@@ -166,11 +166,11 @@ interface Flow {
   pending?: Pending;
 }
 
-/** y = v·scale[c] + shift[c], then ReLU (slope 0) or LeakyReLU (slope) unless slope is null. */
+/** y = v·scale[c] + shift[c], then v > 0 ? v : slope·v: ReLU is slope 0, no activation slope 1. */
 interface Pending {
   scale: Float64Array;
   shift: Float64Array;
-  slope: number | null;
+  slope: number;
 }
 
 class Executor {
@@ -226,7 +226,7 @@ class Executor {
       }
       case 'norm': {
         const x = materialize(f);
-        return { ...x, moments: null, pending: { ...(await normalizer(step.norm, x)), slope: null } };
+        return { ...x, moments: null, pending: { ...(await normalizer(step.norm, x)), slope: 1 } };
       }
       case 'relu':
         return withActivation(f, 0);
@@ -503,7 +503,7 @@ function transformTileRows(
 ): void {
   const a = p.scale[c];
   const b = p.shift[c];
-  const slope = p.slope ?? 1;
+  const slope = p.slope;
   for (let i = 0; i < th; i++) {
     if (rowSrc[i] < 0) continue;
     const row = (c * th + i) * tw;
@@ -529,13 +529,10 @@ function materialize(f: Flow): Flow {
     const y = act.planes[c];
     const a = p.scale[c];
     const b = p.shift[c];
-    if (p.slope === null) for (let i = 0; i < x.length; i++) y[i] = x[i] * a + b;
-    else {
-      const slope = p.slope;
-      for (let i = 0; i < x.length; i++) {
-        const v = x[i] * a + b;
-        y[i] = v > 0 ? v : slope * v;
-      }
+    const slope = p.slope;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i] * a + b;
+      y[i] = v > 0 ? v : slope * v;
     }
   }
   return { act, owned: true, moments: null };
@@ -543,9 +540,10 @@ function materialize(f: Flow): Flow {
 
 /** ReLU (slope 0) or LeakyReLU after whatever is pending, itself left pending. */
 function withActivation(f: Flow, slope: number): Flow {
-  const base = f.pending?.slope === null ? f : materialize(f);
+  // A pending norm without an activation takes this one; anything else is applied first.
+  const base = f.pending?.slope === 1 ? f : materialize(f);
   const C = base.act.C;
-  const pending = base.pending ?? { scale: new Float64Array(C).fill(1), shift: new Float64Array(C), slope: null };
+  const pending = base.pending ?? { scale: new Float64Array(C).fill(1), shift: new Float64Array(C), slope: 1 };
   return { ...base, moments: null, pending: { ...pending, slope } };
 }
 
@@ -562,9 +560,8 @@ function addInto(out: HostActivation, x: HostActivation, pending: Pending | unde
     const b = pending.shift[c];
     const slope = pending.slope;
     for (let i = 0; i < y.length; i++) {
-      let v = y[i] * a + b;
-      if (slope !== null && v <= 0) v *= slope;
-      y[i] = xs[i] + v;
+      const v = y[i] * a + b;
+      y[i] = xs[i] + (v > 0 ? v : slope * v);
     }
   }
 }
