@@ -54,3 +54,34 @@ export async function readAndDispose(t: { toArray(): Promise<Float32Array>; disp
   t.dispose();
   return a;
 }
+
+/** Σ a[i]·b[i] in float64. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+/**
+ * Checks a float64 reference backward against central differences along one
+ * seeded random direction v per parameter (JAX's check_grads idea): for
+ * L(p) = <f(p), r>, (L(p + εv) − L(p − εv)) / 2ε must equal Σ <∇L, v>, where
+ * `grads` is the reference backward with dy = r.
+ */
+export function checkDirectional(
+  f: (params: Float64Array[]) => Float64Array,
+  params: Float64Array[],
+  r: Float64Array,
+  grads: Float64Array[],
+  seed: number,
+): void {
+  const eps = 1e-6;
+  const vs = params.map((p, i) => Float64Array.from(randomArray(p.length, seed + 101 * i)));
+  const at = (sign: number) => params.map((p, i) => p.map((x, j) => x + sign * eps * vs[i][j]));
+  const numeric = (dot(f(at(1)), r) - dot(f(at(-1)), r)) / (2 * eps);
+  const analytic = grads.reduce((s, g, i) => s + dot(g, vs[i]), 0);
+  const scale = grads.reduce((s, g) => s + g.reduce((a, b) => a + Math.abs(b), 0), 0);
+  expect(Math.abs(numeric - analytic), `numeric ${numeric} vs analytic ${analytic}`).toBeLessThanOrEqual(
+    1e-6 * scale + 1e-9,
+  );
+}

@@ -1,7 +1,7 @@
 import type { Device } from '@cg/tensor-core';
 import { ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../test/helpers/compare.js';
+import { checkDirectional, expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import { batchNorm2d, batchNorm2dBackward, batchNorm2dBackwardRef, batchNorm2dRef } from '../src/ops/batch_norm2d.js';
 import type { NormTuning } from '../src/ops/channel_norm.js';
@@ -18,35 +18,6 @@ beforeAll(async () => {
 });
 
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
-/**
- * Central differences in float64 along one random direction v (JAX's
- * check_grads idea): for L(p) = <f(p), r>, (L(p + εv) - L(p - εv)) / 2ε must
- * equal Σ <∇L, v> from the reference backward with dy = r.
- */
-function checkDirectional(
-  f: (params: Float64Array[]) => Float64Array,
-  params: Float64Array[],
-  r: Float64Array,
-  grads: Float64Array[],
-  seed: number,
-): void {
-  const eps = 1e-6;
-  const vs = params.map((p, i) => f64(randomArray(p.length, seed + 101 * i)));
-  const at = (sign: number) => params.map((p, i) => p.map((x, j) => x + sign * eps * vs[i][j]));
-  const numeric = (dot(f(at(1)), r) - dot(f(at(-1)), r)) / (2 * eps);
-  const analytic = grads.reduce((s, g, i) => s + dot(g, vs[i]), 0);
-  const scale = grads.reduce((s, g) => s + g.reduce((a, b) => a + Math.abs(b), 0), 0);
-  expect(Math.abs(numeric - analytic), `numeric ${numeric} vs analytic ${analytic}`).toBeLessThanOrEqual(
-    1e-6 * scale + 1e-9,
-  );
-}
-
 interface Inputs {
   x: Float32Array;
   w: Float32Array | null;

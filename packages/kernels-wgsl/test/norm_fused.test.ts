@@ -1,7 +1,7 @@
 import type { Device } from '@cg/tensor-core';
 import { ShapeError, sizeOf, Tensor, tidy } from '@cg/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { expectClose, randomArray } from '../../../test/helpers/compare.js';
+import { checkDirectional, expectClose, randomArray } from '../../../test/helpers/compare.js';
 import { testDevice } from '../../../test/helpers/device.js';
 import { leakyReluBackward, reluBackward } from '../src/ops/activation_backward.js';
 import { add } from '../src/ops/binary.js';
@@ -35,11 +35,6 @@ beforeAll(async () => {
 });
 
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 const up = (a: ArrayLike<number> | null, shape: number[]) => (a ? Tensor.fromArray(device, a, shape) : null);
 
 interface FusedCase {
@@ -81,24 +76,14 @@ function inputs(shape: number[], seed: number, affine: boolean) {
   };
 }
 
-/** (L(p + εv) − L(p − εv)) / 2ε with L = ⟨f(p), r⟩ vs ⟨∇L, v⟩ from the reference backward. */
-function checkDirectional(
+/** The shared directional check (test/helpers/compare.ts) for one parameter. */
+const checkDirectional1 = (
   f: (p: Float64Array) => Float64Array,
   p: Float64Array,
   r: Float64Array,
   g: Float64Array,
   seed: number,
-) {
-  const eps = 1e-6;
-  const v = f64(randomArray(p.length, seed + 101));
-  const L = (s: number) => dot(f(p.map((x, j) => x + s * eps * v[j])), r);
-  const numeric = (L(1) - L(-1)) / (2 * eps);
-  const analytic = dot(g, v);
-  const scale = g.reduce((a, b) => a + Math.abs(b), 0);
-  expect(Math.abs(numeric - analytic), `numeric ${numeric} vs analytic ${analytic}`).toBeLessThanOrEqual(
-    1e-6 * scale + 1e-9,
-  );
-}
+) => checkDirectional((ps) => f(ps[0]), [p], r, [g], seed);
 
 /** Runs `fn` in a scope and reads back (then frees) the tensors it returns. */
 async function run(fn: () => (Tensor | null)[]): Promise<(Float32Array | null)[]> {
@@ -155,7 +140,7 @@ describe('instanceNorm2dAct', () => {
           if (c.shape[2] * c.shape[3] === 1) return; // z = bias: no dependence on x (dx = 0, checked on the GPU)
           const fwd = (x: Float64Array) => instanceNorm2dActRef(x, c.shape, inp.w, inp.b, act, slope).data;
           const g = instanceNorm2dActBackwardRef(inp.dy, inp.x, c.shape, inp.w, inp.b, act, slope);
-          checkDirectional(fwd, f64(inp.x), f64(inp.dy), g.dx, seed);
+          checkDirectional1(fwd, f64(inp.x), f64(inp.dy), g.dx, seed);
         });
 
         it('equals the unfused kernel chain to the bit', async () => {
@@ -225,9 +210,9 @@ describe('instanceNorm2dAdd', () => {
         const ref = instanceNorm2dRef(inp.x, c.shape, inp.w, inp.b);
         const g = instanceNorm2dBackwardRef(inp.dy, inp.x, c.shape, ref.mean, ref.invStd, inp.w);
         const fx = (x: Float64Array) => instanceNorm2dAddRef(x, inp.skip, c.shape, inp.w, inp.b).data;
-        checkDirectional(fx, f64(inp.x), f64(inp.dy), g.dx, seed);
+        checkDirectional1(fx, f64(inp.x), f64(inp.dy), g.dx, seed);
         const fs = (s: Float64Array) => instanceNorm2dAddRef(inp.x, s, c.shape, inp.w, inp.b).data;
-        checkDirectional(fs, f64(inp.skip), f64(inp.dy), f64(inp.dy), seed + 1);
+        checkDirectional1(fs, f64(inp.skip), f64(inp.dy), f64(inp.dy), seed + 1);
       });
     });
   });
