@@ -4,7 +4,14 @@ import { basename, extname, join } from 'node:path';
 import type { nn } from '@cg/autograd';
 import type { Device } from '@cg/tensor-core';
 import { type ArgValue, bar, parseArgs } from './cli_args.js';
-import { MAX_HOST_MEMORY_OPTION, MAX_PIXELS_OPTION, maxHostBytesFrom, maxPixelsFrom } from './cli-image-limit.js';
+import {
+  MAX_HOST_MEMORY_OPTION,
+  MAX_MEMORY_OPTION,
+  MAX_PIXELS_OPTION,
+  maxGpuBytesFrom,
+  maxHostBytesFrom,
+  maxPixelsFrom,
+} from './cli-image-limit.js';
 import { loadRunGenerator } from './cli-run-generators.js';
 import { UnalignedDataset } from './data/dataset.js';
 import { NodeImageSource, writePng } from './data/fs-images.js';
@@ -22,7 +29,7 @@ const TEST_DEFAULTS = {
   eval: false,
   ...MAX_PIXELS_OPTION,
   ...MAX_HOST_MEMORY_OPTION,
-  max_memory: 0,
+  ...MAX_MEMORY_OPTION,
 };
 
 /** [N, C, H, W] with another channel count: a generator keeps the size and changes the channels. */
@@ -51,11 +58,9 @@ export async function runTest(argv: string[], device: Device): Promise<void> {
   const imgDir = join(outDir, 'images');
   await mkdir(imgDir, { recursive: true });
   const total = Math.min(o.num_test, dataset.length);
-  const maxMemory = a.max_memory ?? 0;
-  if (!(maxMemory >= 0)) throw new OptionError(`test: --max_memory must be a number of MB ≥ 0 (got ${maxMemory})`);
   const tiledOptions = {
     maxHostBytes: maxHostBytesFrom(a.max_host_memory),
-    maxGpuBytes: maxMemory ? maxMemory * 2 ** 20 : undefined,
+    maxGpuBytes: maxGpuBytesFrom(a.max_memory),
   };
   const rows: string[] = [];
   let i = 0;

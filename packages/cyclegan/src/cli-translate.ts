@@ -3,7 +3,14 @@ import { access, constants, mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { CgError, Device } from '@cg/tensor-core';
 import { bar, parseArgs } from './cli_args.js';
-import { MAX_HOST_MEMORY_OPTION, MAX_PIXELS_OPTION, maxHostBytesFrom, maxPixelsFrom } from './cli-image-limit.js';
+import {
+  MAX_HOST_MEMORY_OPTION,
+  MAX_MEMORY_OPTION,
+  MAX_PIXELS_OPTION,
+  maxGpuBytesFrom,
+  maxHostBytesFrom,
+  maxPixelsFrom,
+} from './cli-image-limit.js';
 import { log } from './cli-log.js';
 import { isImageFile } from './data/files.js';
 import { fsError, fsErrorAt, NodeImageSource, writeImage } from './data/fs-images.js';
@@ -117,7 +124,7 @@ function parseTranslateArgs(argv: string[]) {
     load_size: 0,
     eval: false,
     ...MAX_PIXELS_OPTION,
-    max_memory: 0,
+    ...MAX_MEMORY_OPTION,
     ...MAX_HOST_MEMORY_OPTION,
   });
   if (!a.weights || !a.input || !a.output)
@@ -172,15 +179,13 @@ export async function cmdTranslate(argv: string[], device: Device): Promise<void
   log(
     `loaded ${a.weights}: ${netGName(spec)}, ngf ${spec.ngf}, norm ${spec.norm}, ${spec.input_nc}→${spec.output_nc} channels (${((performance.now() - t0) / 1000).toFixed(2)} s)`,
   );
-  const maxMemory = a.max_memory ?? 0;
-  if (!(maxMemory >= 0)) throw new OptionError(`--max_memory must be a number of MB ≥ 0 (got ${maxMemory})`);
   const opts = {
     multiple: sizeMultiple(spec),
     input_nc: spec.input_nc,
     load_size: a.load_size || undefined,
     eval: a.eval,
     // Whole-image inference when it fits; past the adapter's binding limit (or --max_memory), exact tiles.
-    maxGpuBytes: maxMemory ? maxMemory * 2 ** 20 : undefined,
+    maxGpuBytes: maxGpuBytesFrom(a.max_memory),
     // Tiled activations live in host memory: an image that would need more than this is refused up front.
     maxHostBytes: maxHostBytesFrom(a.max_host_memory),
   };
