@@ -34,6 +34,8 @@ interface Cli {
   quick: boolean;
   big: boolean;
   trainIters: number | null;
+  /** --train-sizes: replaces the default training-step sizes. */
+  trainSizes: number[] | null;
 }
 
 const USAGE = `usage: pnpm bench [options]
@@ -47,6 +49,7 @@ const USAGE = `usage: pnpm bench [options]
   --quick        3 timed runs, no extra warm-up, no whole-generator, network or training rows (a smoke run)
   --big          also the 256² network forward and the 128² training step (several minutes more on lavapipe)
   --train-iters N timed training steps per size (default 3 at 64², 2 at 128²; one warm-up step before)
+  --train-sizes L training-step sizes, e.g. 64,128,256 (default 64, and 128 with --big)
   --list         print the case names and exit
 
 The fma ceiling rows run whenever a GFLOP/s row does (they are what %fma divides by).
@@ -86,6 +89,7 @@ function parseArgs(argv: string[]): Cli & { list: boolean } {
   let list = false;
   let big = false;
   let trainIters: number | null = null;
+  let trainSizes: number[] | null = null;
   const intArg = (name: string, v: string | undefined, min: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer ≥ ${min}, got ${v ?? 'nothing'}`);
@@ -132,6 +136,9 @@ function parseArgs(argv: string[]): Cli & { list: boolean } {
       case '--train-iters':
         trainIters = intArg('--train-iters', value(), 1);
         break;
+      case '--train-sizes':
+        trainSizes = (value() ?? '').split(',').map((v) => intArg('--train-sizes', v.trim(), 4));
+        break;
       case '--list':
         list = true;
         break;
@@ -147,7 +154,7 @@ function parseArgs(argv: string[]): Cli & { list: boolean } {
     }
   }
   if (quick) cli.runs ??= 3;
-  return { ...cli, quick, big, trainIters, list };
+  return { ...cli, quick, big, trainIters, trainSizes, list };
 }
 
 // ---- formatting -------------------------------------------------------------------
@@ -354,7 +361,7 @@ const TRAIN_COLS = [
   ['encode ms', 9, 'right'],
   ['dispatches', 10, 'right'],
   ['submits', 7, 'right'],
-  ['peak MiB', 8, 'right'],
+  ['peak MiB (live)', 15, 'right'],
   ['torch s/iter', 12, 'right'],
   ['ours÷torch', 10, 'right'],
 ] as const;
@@ -378,7 +385,7 @@ function printTrain(r: TrainStepResult): void {
       f1(r.encodeMs ?? 0),
       String(r.dispatchesPerStep),
       String(r.submitsPerStep),
-      ((r.peakBytes ?? 0) / 2 ** 20).toFixed(0),
+      `${((r.peakBytes ?? 0) / 2 ** 20).toFixed(0)} (${((r.peakLiveBytes ?? 0) / 2 ** 20).toFixed(0)})`,
       t?.status === 'ok' ? f1(t.sPerIter) : t ? t.status : '—',
       r.oursOverTorch === undefined ? '' : `${r.oursOverTorch.toFixed(2)}×`,
     ]),
@@ -404,7 +411,9 @@ async function main(): Promise<void> {
   let cases = all.filter((c) => c.group !== 'ceiling' && !(cli.quick && c.heavy) && matches(`${c.group} ${c.id}`));
   // Whole-network and training rows: heavy, so not under --quick; the bigger sizes only with --big.
   const networkSizes = cli.quick ? [] : [128, ...(cli.big ? [256] : [])].filter((h) => matches(networkId(h)));
-  const trainSizes = cli.quick ? [] : [64, ...(cli.big ? [128] : [])].filter((h) => matches(trainId(h)));
+  const trainSizes = (cli.trainSizes ?? (cli.quick ? [] : [64, ...(cli.big ? [128] : [])])).filter((h) =>
+    matches(trainId(h)),
+  );
   // Any-size rows only when a filter names them: they take minutes.
   const tiledCases = cli.filters.some((f) => 'tiled'.includes(f) || f.includes('tiled')) ? tiledPlan(cli.big) : [];
   // Whole-network GFLOP/s, fused against unfused, forward and forward+backward (--filter fusion).

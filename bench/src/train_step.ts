@@ -64,6 +64,8 @@ export interface TrainStepResult {
   submitsPerStep?: number;
   /** Storage-pool high-water mark (live + pooled bytes) on this fresh device, after all steps. */
   peakBytes?: number;
+  /** Highest live storage bytes (without the pool's idle buffers). */
+  peakLiveBytes?: number;
   /** Live storage bytes after the last step (parameters, Adam moments, pools, losses, visuals). */
   liveBytesAfter?: number;
   pipelinesCompiled?: number;
@@ -165,6 +167,7 @@ export async function runTrainStep(o: TrainStepOptions): Promise<TrainStepResult
       dispatchesPerStep: pick((s) => s.dispatches),
       submitsPerStep: pick((s) => s.submits),
       peakBytes: mem.peakBytes,
+      peakLiveBytes: mem.peakLiveBytes,
       liveBytesAfter: mem.liveBytes,
       pipelinesCompiled: mem.pipelinesCompiled,
       // Read back after timing: proves the steps computed something finite.

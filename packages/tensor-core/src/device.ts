@@ -338,6 +338,8 @@ export class Device {
 
   /** Frees pooled buffers nobody uses (live tensors stay). */
   trimPool(): void {
+    // A pooled buffer may still be read by commands in our encoder; submitting them after it is destroyed fails.
+    this.flush();
     this.storagePool.trim();
     this.uniformPool.trim();
   }

@@ -23,6 +23,8 @@ export interface PoolStats {
   pooledBytes: number;
   /** Highest (live + pooled) bytes ever held. */
   peakBytes: number;
+  /** Highest live bytes ever: what the work itself needed at once, without the pool's idle buffers. */
+  peakLiveBytes: number;
 }
 
 export class BufferPool {
@@ -34,6 +36,7 @@ export class BufferPool {
     pooledBuffers: 0,
     pooledBytes: 0,
     peakBytes: 0,
+    peakLiveBytes: 0,
   };
 
   constructor(
@@ -55,6 +58,7 @@ export class BufferPool {
     }
     this.stats.liveBuffers++;
     this.stats.liveBytes += size;
+    if (this.stats.liveBytes > this.stats.peakLiveBytes) this.stats.peakLiveBytes = this.stats.liveBytes;
     const held = this.stats.liveBytes + this.stats.pooledBytes;
     if (held > this.stats.peakBytes) this.stats.peakBytes = held;
     return buffer;

@@ -54,6 +54,28 @@ describe('Tensor', () => {
     b.dispose();
   });
 
+  it('trimPool submits recorded work before destroying a pooled buffer that work still reads', async () => {
+    const src = Tensor.fromArray(
+      device,
+      Float32Array.from({ length: 4096 }, (_, i) => i),
+      [4096],
+    );
+    const dst = Tensor.empty(device, [4096]);
+    device.copy(src.buffer, dst.buffer, 4096 * 4); // recorded, not yet submitted
+    src.dispose(); // its buffer waits in the pool while the copy that reads it sits in the encoder
+    device.trimPool();
+    expect((await dst.toArray())[1234]).toBe(1234);
+    await device.sync(); // throws the first WebGPU error: a submit that used a destroyed buffer
+    dst.dispose();
+  });
+
+  it('counts the live high-water mark apart from the pool', () => {
+    const before = device.memory().peakLiveBytes;
+    const t = Tensor.empty(device, [1 << 22]);
+    expect(device.memory().peakLiveBytes).toBeGreaterThanOrEqual(Math.max(before, device.memory().liveBytes));
+    t.dispose();
+  });
+
   it('bucket sizes waste at most 25 % above 4 KiB', () => {
     for (const n of [1, 255, 257, 4096, 4097, 10_000, 1 << 20, (1 << 20) + 1, 123_456_789]) {
       const b = bucketSize(n);
