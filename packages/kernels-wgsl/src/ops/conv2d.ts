@@ -663,8 +663,9 @@ export function weightGrad(
   const rows = N * Ho;
   const wShape = [O, C, kH, kW];
   let groups: number;
+  const shared = strategy === 'register' && useSubgroups(g.device);
   if (strategy === 'register') {
-    const { tm, khb, ci } = weightGradTile(O, C, kH, kW, Wo);
+    const { tm, khb, ci } = registerWeightGradTile(shared, O, C, kH, kW, Wo);
     const lanes = Math.ceil(C / ci) * Math.ceil(kH / khb);
     groups = Math.ceil(O / tm) * Math.ceil(lanes / Math.min(32, Math.ceil(lanes / 8) * 8));
   } else {
@@ -679,8 +680,7 @@ export function weightGrad(
   if (strategy === 'register') splits = Math.ceil(rows / Math.ceil(rows / splits));
   else splits = Math.ceil((rows * Wo) / tiledKChunk({ K: rows * Wo, kSplit: splits }));
   const partial = Tensor.empty(g.device, splits > 1 ? [splits, ...wShape] : wShape);
-  if (strategy === 'register' && useSubgroups(g.device))
-    weightGradSubgroup(op, g, a, kH, kW, geo, splits, partial, padMode);
+  if (shared) weightGradSubgroup(op, g, a, kH, kW, geo, splits, partial, padMode);
   else if (strategy === 'register') weightGradRegister(op, g, a, kH, kW, geo, splits, partial, padMode);
   else weightGradTiled(op, g, a, kH, kW, geo, splits, partial, padMode);
   if (splits === 1) return partial;
@@ -691,6 +691,28 @@ export function weightGrad(
   const dw = summed.reshape(wShape);
   summed.dispose();
   return dw;
+}
+
+/**
+ * The register weight gradient's tile: weightGradTile for the plain variant;
+ * the subgroup variant takes one input channel and one kernel row per lane
+ * and 4 pixels per step: TM·kW sums and a row segment of 3·sW + kW named
+ * values (6–10 for 3×3, 4×4 and 7×7). Fewer sums beat more reuse per load:
+ * measured on lavapipe (2026-12, old and new kernel interleaved in one
+ * process, medians of 12 runs, GFLOP/s), against the old tiles (16,8,3,2 for
+ * 3×3, 16,4,4,1–2 for 4×4 and 7×7, rows in a private array): 7×7 3→64
+ * 9.6 → 19.6, 3×3 64→64 12.7 → 15.7, 256→256 13.4 → 17.2, 3×3 s2 64→128
+ * 11.1 → 17.7, 4×4 s2 3→64 4.1 → 14.1 (12 live lanes of 16 instead of 3 of
+ * 8), 64→128 11.0 → 18.3, convT 3×3 s2 256→128 9.9 → 13.0; each pipeline
+ * compiles in 0.2–0.45 s (the old ones 1.1–1.9 s). Bigger tiles with named
+ * rows (16,8,3,1, 16,4,4,1, 16,4,2,1, 16,4,1,2, 32,4,1,1, 16,8,1,1) were no
+ * faster or slower and compiled 1–3 s (the old 16,8,3,2 tile fully unrolled:
+ * 8 s); 8,4,1,1 and 8,8,1,1 were slower; more splits (16 or 32 workgroups)
+ * did not help.
+ */
+function registerWeightGradTile(shared: boolean, O: number, C: number, kH: number, kW: number, Wo: number) {
+  const tile = weightGradTile(O, C, kH, kW, Wo);
+  return shared ? { ...tile, r: 4, khb: 1, ci: 1 } : tile;
 }
 
 /**
@@ -731,11 +753,19 @@ function weightGradAccumulators(tm: number, slots: number, kW: number, khb: numb
  * variants: output-channel blocks along x, (channel block, kernel-row block)
  * lanes along y, output rows split `splits` ways.
  */
-function weightGradLayout(g: Tensor, a: Tensor, kH: number, kW: number, geo: ConvGeometry, splits: number) {
+function weightGradLayout(
+  g: Tensor,
+  a: Tensor,
+  kH: number,
+  kW: number,
+  geo: ConvGeometry,
+  splits: number,
+  shared: boolean,
+) {
   const [N, O, Ho, Wo] = g.shape;
   const [, C, H, W] = a.shape;
   const { sH, sW, pH, pW } = geo;
-  const { tm, r: R, khb, ci: CI } = weightGradTile(O, C, kH, kW, Wo);
+  const { tm, r: R, khb, ci: CI } = registerWeightGradTile(shared, O, C, kH, kW, Wo);
   const nkb = Math.ceil(kH / khb);
   const ncb = Math.ceil(C / CI);
   const lanes = ncb * nkb;
@@ -826,7 +856,7 @@ function weightGradRegister(
     total,
     J,
     slots,
-  } = weightGradLayout(g, a, kH, kW, geo, splits);
+  } = weightGradLayout(g, a, kH, kW, geo, splits, false);
   const HoWo = Ho * Wo;
   // vec4 gradient loads need rows of whole vec4s: a code variant, not a size.
   const vec = Wo % R === 0 && R % 4 === 0;
@@ -974,8 +1004,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
  * (its lanes share the output channels and walk the pixels in lockstep), so
  * lane l loads elements l, l+8, … and subgroupBroadcast hands them round. The
  * activation row segments, one per lane and slot, are loaded masked at every
- * chunk into a private array: there is no interior/border branch, so nothing
- * depends on where the chunk lies.
+ * chunk into named values (registerWeightGradTile keeps them to 6–10 load
+ * sites): there is no interior/border branch, so nothing depends on where
+ * the chunk lies.
  */
 function weightGradSubgroup(
   op: string,
@@ -1013,7 +1044,7 @@ function weightGradSubgroup(
     total,
     J,
     slots,
-  } = weightGradLayout(g, a, kH, kW, geo, splits);
+  } = weightGradLayout(g, a, kH, kW, geo, splits, true);
   const per = Math.ceil((tm * R) / 8);
   const folded = padMode !== 'zeros';
   const accs = weightGradAccumulators(tm, slots, kW, khb, O, C, kH);
@@ -1027,21 +1058,25 @@ function weightGradSubgroup(
         v${k} = select(0.0, G[gRow + o * u.HoWo + min(ow, u.Wo - 1u)], ow < u.Wo && e < ${tm * R}u);
       }`);
   }
-  // One load loop for all slots: unrolled named values compiled 10–30 s per pipeline here.
-  body.push(`for (var sl = 0u; sl < ${slots}u + u.zero; sl++) {
-        let cc = ch0 + sl / ${khb}u;
-        let h = kh0 + sl % ${khb}u;
-        let iy = iy0 + i32(sl % ${khb}u);
-        let slotOk = h < ${kH}u && cc < ${C}u${folded ? '' : ' && u32(iy) < u.H'};
-        let rb = i32((n * ${C}u + min(cc, ${C - 1}u)) * u.HW) + ${folded ? 'fold(iy, i32(u.H))' : 'iy'} * i32(u.W);
-        for (var j = 0u; j < ${J}u + u.zero; j++) {
-          ${
-            folded
-              ? `xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + fold(ix0 + i32(j), i32(u.W)))], slotOk);`
-              : `xs[sl * ${J}u + j] = select(0.0, Xa[u32(rb + ix0 + i32(j))], slotOk && u32(ix0 + i32(j)) < u.W);`
-          }
-        }
-      }`);
+  // Row segments as named values, one load site each: J = 6–10 for the one slot of registerWeightGradTile
+  // (the old tiles' 40–80 compiled 2–8 s; loops into a private array ran 1.3–3× slower).
+  for (let sl = 0; sl < slots; sl++) {
+    const dc = Math.floor(sl / khb);
+    const dh = sl % khb;
+    body.push(
+      `let slotOk${sl} = kh0 + ${dh}u < ${kH}u && ch0 + ${dc}u < ${C}u${folded ? '' : ` && u32(iy0 + ${dh}) < u.H`};`,
+    );
+    body.push(
+      `let rb${sl} = i32((n * ${C}u + min(ch0 + ${dc}u, ${C - 1}u)) * u.HW) + ${folded ? `fold(iy0 + ${dh}, i32(u.H))` : `(iy0 + ${dh})`} * i32(u.W);`,
+    );
+    for (let j = 0; j < J; j++) {
+      body.push(
+        folded
+          ? `let x${sl}_${j} = select(0.0, Xa[u32(rb${sl} + fold(ix0 + ${j}, i32(u.W)))], slotOk${sl});`
+          : `let x${sl}_${j} = select(0.0, Xa[u32(rb${sl} + ix0 + ${j})], slotOk${sl} && u32(ix0 + ${j}) < u.W);`,
+      );
+    }
+  }
   // Sub-blocks of 4 channels × kW taps of one row slot stay in registers while R pixels stream through.
   for (let i0 = 0; i0 < tm; i0 += 4) {
     for (let sl = 0; sl < slots; sl++) {
@@ -1050,7 +1085,7 @@ function weightGradSubgroup(
           const e = i * R + rr;
           body.push(`d = subgroupBroadcast(v${e >> 3}, ${e & 7}u);`);
           for (let kw = 0; kw < kW; kw++) {
-            body.push(`c${i}_${sl}_${kw} = fma(d, xs[${sl * J + rr * sW + kw}], c${i}_${sl}_${kw});`);
+            body.push(`c${i}_${sl}_${kw} = fma(d, x${sl}_${rr * sW + kw}, c${i}_${sl}_${kw});`);
           }
         }
       }
@@ -1058,7 +1093,6 @@ function weightGradSubgroup(
   }
   const vals: string[] = [];
   for (let k = 0; k < per; k++) vals.push(`var v${k} = 0.0;`);
-  vals.push(`var xs: array<f32, ${slots * J}>;`);
   const decl = {
     inputs: ['G', 'Xa'],
     outputs: ['Out'],

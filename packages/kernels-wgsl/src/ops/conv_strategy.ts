@@ -176,7 +176,11 @@ export interface WeightGradTile {
   ci: number;
 }
 
-/** Measured on lavapipe: 8–12 GFLOP/s for 3×3, 4×4 s2 and 7×7 shapes (16,8,3,2 / 16,4,4,2 / 16,4,4,1). */
+/**
+ * The plain (no subgroups) variant's tile; the subgroup variant narrows it (conv2d.ts,
+ * registerWeightGradTile). Measured on lavapipe: 8–12 GFLOP/s for 3×3, 4×4 s2 and 7×7 shapes
+ * (16,8,3,2 / 16,4,4,2 / 16,4,4,1).
+ */
 export function weightGradTile(
   outChannels: number,
   inChannels: number,
