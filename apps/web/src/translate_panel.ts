@@ -65,7 +65,7 @@ export class TranslatePanel {
       this.compile = e.done < e.total ? { done: e.done, total: e.total } : null;
       if (!this.compile) {
         const box = $('translate-progress-box');
-        box.dataset.compiled = String(e.total);
+        box.dataset.compiled = String(e.total / 2); // two steps per pipeline: compiled, then primed
         box.dataset.compileMs = e.ms.toFixed(0);
       }
     } else if (e.event === 'translateProgress') {
@@ -98,7 +98,7 @@ export class TranslatePanel {
       text.textContent = `Translating… ${Math.floor(t.fraction * 100)} %`;
     } else if (this.compile) {
       bar.value = this.compile.done / this.compile.total;
-      text.textContent = `Compiling kernels… ${this.compile.done}/${this.compile.total}`;
+      text.textContent = `Compiling kernels… ${Math.floor((100 * this.compile.done) / this.compile.total)} %`;
     }
   }
 

@@ -11,7 +11,7 @@ export interface CompileGeneratorOptions extends Pick<TranslateOptions, 'multipl
    * photos do. Sizes over EXACT_MAX_PIXELS are left to the photo-sized dummies, which cover them.
    */
   sizes?: readonly (readonly [number, number])[];
-  /** Pipelines compiled so far and in all (Device.compileAhead's progress). */
+  /** Steps done and in all: two per pipeline, compiled then primed (Device.compileAhead's progress). */
   onProgress?: (done: number, total: number) => void;
 }
 

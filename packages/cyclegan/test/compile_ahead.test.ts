@@ -67,8 +67,9 @@ describe('compileGeneratorAhead', () => {
       onProgress: (done, total) => progress.push([done, total]),
     });
     expect(r.compiled).toBeGreaterThan(10);
-    expect(progress[0]).toEqual([0, r.compiled]);
-    expect(progress.at(-1)).toEqual([r.compiled, r.compiled]);
+    // Two steps per pipeline: compiled, then primed (Device.compileAhead).
+    expect(progress[0]).toEqual([0, 2 * r.compiled]);
+    expect(progress.at(-1)).toEqual([2 * r.compiled, 2 * r.compiled]);
     expect(live(fresh)).toEqual(before);
     const compiled = fresh.memory().pipelinesCompiled;
     expect(compiled).toBe(r.compiled);

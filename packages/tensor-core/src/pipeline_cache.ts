@@ -5,6 +5,8 @@ export interface PendingPipeline {
   key: string;
   label: string;
   code: string;
+  /** Its first recorded dispatch: binding sizes in bytes and uniform bytes (Device.compileAhead primes with it). */
+  firstUse?: { bytes: number[]; params: ArrayBuffer | null };
 }
 
 /**

@@ -29,6 +29,53 @@ const counts = () => {
 };
 
 describe('Device.compileAhead', () => {
+  it('primes each compiled pipeline: one one-workgroup dispatch on scratch buffers of its first use', async () => {
+    const x = Tensor.fromArray(device, [1, 2, 3, 4, 5], [5]);
+    const seen: { label: string; bytes: number[]; params: number[] | null; workgroups: readonly number[] }[] = [];
+    const dispatch = device.dispatch.bind(device);
+    device.dispatch = (pipeline, buffers, params, workgroups) => {
+      seen.push({
+        label: pipeline.label,
+        bytes: buffers.map((b) => b.bytes),
+        params: params && [...new Uint32Array(params)],
+        workgroups,
+      });
+      // Scratch buffers, never the recorded run's: x must stay as it is.
+      if (!device.isRecording) expect(buffers.some((b) => b.buffer === x.buffer)).toBe(false);
+      dispatch(pipeline, buffers, params, workgroups);
+    };
+    try {
+      const k = 11;
+      const p = () =>
+        device.pipeline(
+          `probeOffset|${run}`,
+          'probeOffset',
+          () => /* wgsl */ `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+struct P { k: u32 }
+@group(0) @binding(1) var<uniform> u: P;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < arrayLength(&a)) { a[g.x] = a[g.x] + f32(u.k); }
+}`,
+        );
+      const params = Uint32Array.of(k).buffer;
+      await device.compileAhead(() => {
+        device.dispatch(p(), [{ buffer: x.buffer, bytes: x.byteLength }], params, [1, 1, 1]);
+        device.dispatch(p(), [{ buffer: x.buffer, bytes: 4 }], Uint32Array.of(99).buffer, [7, 1, 1]);
+      });
+      // Recorded twice (nothing ran), then primed once with the first use's sizes and uniforms.
+      expect(seen.map((d) => d.workgroups)).toEqual([
+        [1, 1, 1],
+        [7, 1, 1],
+        [1, 1, 1],
+      ]);
+      expect(seen[2]).toMatchObject({ bytes: [20], params: [k] });
+      expect([...(await x.toArray())]).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      device.dispatch = dispatch;
+    }
+    x.dispose();
+  });
+
   it('records misses instead of compiling, runs nothing, then compiles them all ahead', async () => {
     const x = Tensor.fromArray(device, [1, 2, 3, 4], [4]);
     const before = counts();
@@ -50,10 +97,12 @@ describe('Device.compileAhead', () => {
       { onProgress: (done, total) => progress.push([done, total]) },
     );
     expect(r).toEqual({ recorded: 2, compiled: 2 });
+    // Two compiled, then both primed in one batch.
     expect(progress).toEqual([
-      [0, 2],
-      [1, 2],
-      [2, 2],
+      [0, 4],
+      [1, 4],
+      [2, 4],
+      [4, 4],
     ]);
     expect(counts()).toEqual(before);
     expect(device.memory()).toMatchObject({ pipelinesCompiled: compiled0 + 2, pipelinesCompiledAhead: ahead0 + 2 });
