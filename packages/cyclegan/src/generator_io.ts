@@ -20,6 +20,7 @@ import { checkGeneratorSize } from './networks/generator_size.js';
 import { exportOnnx } from './onnx/export.js';
 import type { ExportOnnxOptions } from './onnx/options.js';
 import type { Norm } from './options.js';
+import { readPaced } from './paced_read.js';
 
 export interface LoadGeneratorOptions {
   /** Override what the keys say (official option names). */
@@ -199,7 +200,7 @@ export async function translateToFloat(
       return net.forward(x).data;
     }),
   );
-  const data = await out.toArray();
+  const data = await readPaced(net, [1, img.channels, H, W], out);
   const [, C, Hp, Wp] = out.shape;
   out.dispose();
   const cropped = new Float32Array(C * H * W);

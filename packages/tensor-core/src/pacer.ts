@@ -33,12 +33,13 @@ export class StepPacer {
    * expected time while nothing has been measured yet (0: fence at once).
    */
   async wait<T = void>(ask?: () => Promise<T>, guessMs = 0): Promise<T> {
+    // While compileAhead records, nothing runs on the GPU: no timer (device.ts), and no time to learn from.
+    if (this.device.isRecording) return ask ? ask() : ((await this.device.fence()) as T);
     const t0 = performance.now();
     this.device.flush();
     const expected = this.recent.length ? Math.min(...this.recent) : guessMs;
     const nap = this.fraction * expected;
-    // While compileAhead records, nothing runs on the GPU, and a timer there would be an error (device.ts).
-    if (nap >= 1 && !this.device.isRecording) await new Promise((resolve) => setTimeout(resolve, nap));
+    if (nap >= 1) await new Promise((resolve) => setTimeout(resolve, nap));
     const result = ask ? await ask() : ((await this.device.fence()) as T);
     this.recent.push(performance.now() - t0);
     if (this.recent.length > this.window) this.recent.shift();

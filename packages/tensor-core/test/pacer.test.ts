@@ -13,7 +13,8 @@ function fakeDevice(stepMs: number) {
     },
     fence: () => {
       askedAt.push(performance.now());
-      return new Promise<void>((resolve) => setTimeout(resolve, stepMs));
+      // While recording nothing runs, and compileAhead's fences settle at once.
+      return new Promise<void>((resolve) => setTimeout(resolve, device.isRecording ? 0 : stepMs));
     },
   } as unknown as Device;
   return { device, askedAt, flushes: () => flushes };
@@ -57,5 +58,20 @@ describe('StepPacer while compileAhead records', () => {
     const t = performance.now();
     await pacer.wait();
     expect(fake.askedAt[1] - t).toBeLessThan(100);
+  });
+});
+
+describe('StepPacer after compileAhead recorded', () => {
+  it('learns nothing from a recorded wait (its fence settles at once)', async () => {
+    const fake = fakeDevice(200);
+    const pacer = new StepPacer(fake.device);
+    const recording = fake.device as unknown as { isRecording: boolean };
+    recording.isRecording = true;
+    await pacer.wait();
+    recording.isRecording = false;
+    await pacer.wait(); // nothing measured yet: asks at once, and measures ~200 ms
+    const t = performance.now();
+    await pacer.wait();
+    expect(fake.askedAt[2] - t).toBeGreaterThanOrEqual(150);
   });
 });

@@ -6,6 +6,7 @@ import { resizeBicubic } from '../data/resize.js';
 import { toTensor } from '../data/transforms.js';
 import { DataError } from '../errors.js';
 import { checkMinSide, padToMultiple, type TranslateOptions, translateToFloat } from '../generator_io.js';
+import { readPaced } from '../paced_read.js';
 import { emptyActivation, type HostActivation, runTiled, type TiledOptions, type TiledReport } from './executor.js';
 import { planNetwork, wholeImageBytes } from './plan.js';
 import { sourceIndex } from './tile_math.js';
@@ -106,7 +107,7 @@ export async function generateAnySize(
     try {
       const [, Co, Ho, Wo] = y.shape;
       o.onProgress?.(1, 1);
-      return { data: await y.toArray(), shape: [1, Co, Ho, Wo], tiled: false };
+      return { data: await readPaced(net, shape, y), shape: [1, Co, Ho, Wo], tiled: false };
     } finally {
       y.dispose();
     }
