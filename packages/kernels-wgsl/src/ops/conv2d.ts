@@ -2,9 +2,11 @@ import { fmtShape, type Shape, ShapeError, Tensor } from '@cg/tensor-core';
 import {
   flatGroupIndex,
   flatWorkgroups,
+  type KernelCall,
   MAX_GROUPS_PER_DIM,
   runKernel,
   sameDevice,
+  type UniformDecl,
   type UniformValues,
 } from '../runtime.js';
 import { sizeOf } from '../shape.js';
@@ -1015,35 +1017,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   ${accs.store}
 }`;
-  const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
-  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
   const key = `register|${tm},${R},${khb},${CI},${wg},${vec ? 'vec4' : 'f32'}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
-  for (let zoff = 0; zoff < splits; zoff += perDispatch) {
-    runKernel({
-      op,
-      key,
-      decl,
-      wgsl,
-      inputs: [g, a],
-      outputs: [out],
-      uniforms: {
-        zoff,
-        zero: 0,
-        rows,
-        rowsPerSplit,
-        Ho,
-        Wo,
-        HoWo,
-        H,
-        W,
-        HW: H * W,
-        nChunks,
-        kLo,
-        kHi,
-      },
-      workgroups: [gx, gy, Math.min(perDispatch, splits - zoff)],
-    });
-  }
+  const sizes = { rows, rowsPerSplit, Ho, Wo, HoWo, H, W, HW: H * W, nChunks, kLo, kHi };
+  dispatchSplits(
+    { op, key, decl, wgsl, inputs: [g, a], outputs: [out] },
+    { gx, gy, total, rowsPerSplit, Wo },
+    splits,
+    (zoff) => ({
+      zoff,
+      zero: 0,
+      ...sizes,
+    }),
+  );
 }
 
 /**
@@ -1190,19 +1175,37 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   ${accs.store}
 }`;
   const key = `subgroup|${tm},${R},${khb},${CI},${wg}|${O},${C},${kH},${kW},${sH},${sW},${pH},${pW},${padMode}`;
-  const flopsPerSplit = 2 * total * rowsPerSplit * Wo;
-  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
   const sizes = { rows, rowsPerSplit, Ho, Wo, HoWo: Ho * Wo, H, W, HW: H * W, nChunks: Math.ceil(Wo / R) };
+  dispatchSplits(
+    { op, key, decl, wgsl, inputs: [g, a], outputs: [out] },
+    { gx, gy, total, rowsPerSplit, Wo },
+    splits,
+    (zoff) => ({
+      zoff,
+      zero: 0,
+      ...sizes,
+    }),
+  );
+}
+
+/**
+ * Runs a register weight-gradient kernel (either variant) over its `splits`
+ * partial sums, as many splits per dispatch as dispatchBudget allows; `zoff`,
+ * a uniform, is the first split of each dispatch.
+ */
+function dispatchSplits<const U extends UniformDecl>(
+  call: Omit<KernelCall<U>, 'uniforms' | 'workgroups'>,
+  grid: { gx: number; gy: number; total: number; rowsPerSplit: number; Wo: number },
+  splits: number,
+  uniforms: (zoff: number) => UniformValues<U>,
+): void {
+  const flopsPerSplit = 2 * grid.total * grid.rowsPerSplit * grid.Wo;
+  const perDispatch = Math.max(1, Math.min(MAX_GROUPS_PER_DIM, Math.floor(dispatchBudget.maxFlops / flopsPerSplit)));
   for (let zoff = 0; zoff < splits; zoff += perDispatch) {
-    runKernel({
-      op,
-      key,
-      decl,
-      wgsl,
-      inputs: [g, a],
-      outputs: [out],
-      uniforms: { zoff, zero: 0, ...sizes },
-      workgroups: [gx, gy, Math.min(perDispatch, splits - zoff)],
+    runKernel<U>({
+      ...call,
+      uniforms: uniforms(zoff),
+      workgroups: [grid.gx, grid.gy, Math.min(perDispatch, splits - zoff)],
     });
   }
 }
