@@ -427,47 +427,44 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
           fma.push(`c${i}_${t} = fma(ws[${e >> 2}][${e & 3}], xs[${t * s.SX + b}], c${i}_${t});`);
       }
     }
-  } else if (rowsAtOnce) {
-    for (let a = 0; a < s.A; a++) {
-      loads.push(
-        folded
-          ? `let rb${a} = xb + fold(iy + ${a}, i32(u.inH)) * i32(u.inW);`
-          : `let rowOk${a} = u32(iy + ${a}) < u.inH;\n    let rb${a} = xb + ${a} * i32(u.inW);`,
-      );
-      if (shared) for (let k = 0; k < per; k++) loads.push(`let v${a}_${k} = Wq[wb + ${a * Kb + k * 8}u];`);
-      else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${a}_${k} = Wq[wb + ${(a * Kb) / 4 + k}u];`);
-      for (let j = 0; j < J; j++) loads.push(`let x${a}_${j} = ${rowLoad(String(j), String(a))};`);
-    }
-    for (let i = 0; i < tm; i++) {
-      for (let a = 0; a < s.A; a++)
-        for (let b = 0; b < s.B; b++) {
-          const e = b * tm + i;
-          fma.push(
-            `let w${i}_${a}_${b} = ${shared ? `subgroupBroadcast(v${a}_${e >> 3}, ${e & 7}u)` : `v${a}_${e >> 2}[${e & 3}]`};`,
-          );
-        }
-      for (let t = 0; t < tn; t++)
-        for (let a = 0; a < s.A; a++)
-          for (let b = 0; b < s.B; b++)
-            fma.push(`c${i}_${t} = fma(w${i}_${a}_${b}, x${a}_${t * s.SX + b}, c${i}_${t});`);
-    }
   } else {
-    if (shared) for (let k = 0; k < per; k++) loads.push(`let v${k} = Wq[wb + ${k * 8}u];`);
-    else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${k} = Wq[wb + ${k}u];`);
-    for (let j = 0; j < J; j++) loads.push(`let x${j} = ${rowLoad(String(j))};`);
-    // One sum at a time: its B taps back to back, with that channel's B weights in named values. The sums
+    // The kernel rows one step of the channel loop takes: all of them (rowsAtOnce; row a's values are suffixed
+    // a), or the one the row loop's `a` picks (its rb and rowOk come from the loop; no suffix).
+    const rows = rowsAtOnce ? Array.from({ length: s.A }, (_, a) => a) : [null];
+    const name = (a: number | null) => (a === null ? '' : String(a));
+    for (const a of rows) {
+      const r = name(a);
+      if (a !== null) {
+        loads.push(
+          folded
+            ? `let rb${a} = xb + fold(iy + ${a}, i32(u.inH)) * i32(u.inW);`
+            : `let rowOk${a} = u32(iy + ${a}) < u.inH;\n    let rb${a} = xb + ${a} * i32(u.inW);`,
+        );
+      }
+      const w0 = (a ?? 0) * Kb;
+      if (shared) for (let k = 0; k < per; k++) loads.push(`let v${r}_${k} = Wq[wb + ${w0 + k * 8}u];`);
+      else for (let k = 0; k < Kb / 4; k++) loads.push(`let v${r}_${k} = Wq[wb + ${w0 / 4 + k}u];`);
+      for (let j = 0; j < J; j++) loads.push(`let x${r}_${j} = ${rowLoad(String(j), r)};`);
+    }
+    // One sum at a time: its taps back to back, with that channel's weights in named values. The sums
     // (TM·TN of them) do not fit in registers, so each visit to one is a spill load and store; B visits in a
     // row cost one. Measured on lavapipe (2026-12, both orders alternating in one process, medians of 12–15,
     // GFLOP/s), against tap-major order: 3×3 256→256 13–17 → 20–21, 3×3 64→64 14.6 → 17.3, 4×4 s2 64→128
     // 10.8–12.3 → 12.6–16.1, convT input gradient 12.7 → 16.4; stride-2 3×3 and 7×7 level. Same sums in the
     // same order per output, so bit-identical results.
     for (let i = 0; i < tm; i++) {
-      for (let b = 0; b < s.B; b++) {
-        const e = b * tm + i;
-        fma.push(`let w${i}_${b} = ${shared ? `subgroupBroadcast(v${e >> 3}, ${e & 7}u)` : `v${e >> 2}[${e & 3}]`};`);
-      }
+      for (const a of rows)
+        for (let b = 0; b < s.B; b++) {
+          const e = b * tm + i;
+          const v = `v${name(a)}_`;
+          fma.push(
+            `let w${i}_${name(a)}_${b} = ${shared ? `subgroupBroadcast(${v}${e >> 3}, ${e & 7}u)` : `${v}${e >> 2}[${e & 3}]`};`,
+          );
+        }
       for (let t = 0; t < tn; t++)
-        for (let b = 0; b < s.B; b++) fma.push(`c${i}_${t} = fma(w${i}_${b}, x${t * s.SX + b}, c${i}_${t});`);
+        for (const a of rows)
+          for (let b = 0; b < s.B; b++)
+            fma.push(`c${i}_${t} = fma(w${i}_${name(a)}_${b}, x${name(a)}_${t * s.SX + b}, c${i}_${t});`);
     }
   }
   const decl = {
